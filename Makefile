@@ -1,0 +1,32 @@
+# groklab — the two commands: `make demo` and `make test`.
+# The one place torch is pinned: a CPU build of this version lies on this machine's disk.
+TORCH_PIN ?= torch==2.13.0
+PYTHON    ?= python3
+VENV      := .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/groklab train --preset demo --runs-dir runs --name demo
+	$(BIN)/groklab plot runs/demo -o docs/demo.png
+	@echo "figure: docs/demo.png"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench_fast_path.py
+
+clean:
+	rm -rf $(VENV) runs

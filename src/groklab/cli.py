@@ -1,0 +1,164 @@
+"""The ``groklab`` command: train | runs | plot | presets | tasks.
+
+Bad input exits with status 2 and one line naming the field and the value, before any
+run directory is created.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from groklab.config import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Reproduce, measure, explain and accelerate grokking.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(msg: str) -> None:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _fmt(x, nd=3):
+    if x is None:
+        return "-"
+    return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
+
+
+@app.command()
+def train(
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="A named recipe (groklab presets)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="A TOML file of overrides."),
+    sets: List[str] = typer.Option([], "--set", "-s", help="key=value, e.g. optim.lr=3e-3 (repeatable)."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where run directories go."),
+    name: Optional[str] = typer.Option(None, "--name", help="Run directory name (default: preset-time)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    device: Optional[str] = typer.Option(None, "--device", help="Shorthand for --set train.device=..."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Train one run (an ensemble when lists are given, e.g. --set train.seeds=[0,1,2])."""
+    from groklab.config import resolve
+    from groklab.store import RunDirError
+    from groklab.training.loop import default_run_name
+    from groklab.training.loop import resume as resume_run
+    from groklab.training.loop import train as train_run
+
+    try:
+        if resume is not None:
+            if preset or config or sets or name:
+                _fail("--resume takes only the run directory (its saved config is used)")
+            out.print(f"resuming [bold]{resume}[/]")
+            run = resume_run(resume, progress=not quiet)
+        else:
+            overrides = list(sets) + ([f"train.device={device}"] if device else [])
+            cfg = resolve(preset, config, overrides)
+            run_dir = runs_dir / (name or default_run_name(cfg))
+            out.print(f"run directory: [bold]{run_dir}[/]")
+            run = train_run(cfg, run_dir, progress=not quiet)
+    except (ConfigError, RunDirError) as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        err.print("interrupted: the run directory holds the last checkpoint; continue with --resume")
+        raise typer.Exit(130)
+    _print_summary(run)
+
+
+def _print_summary(run) -> None:
+    s = run.summary
+    t = Table(title=f"{run.path}  ({s['status']}, {s['steps']} steps, {s.get('seconds', 0):.1f} s)")
+    for col in ("member", "seed", "lr", "wd", "train acc", "val acc", "step train 99", "step val 99",
+                "s to val 99", "phase"):
+        t.add_column(col, justify="right")
+    for e, m in enumerate(s["members"]):
+        t.add_row(str(e), str(m["seed"]), _fmt(m["lr"], 4), _fmt(m["weight_decay"], 3), _fmt(m["train_acc"]),
+                  _fmt(m["val_acc"]), _fmt(m["step_train_99"]), _fmt(m["step_val_99"]),
+                  _fmt(m["seconds_val_99"], 1), m["phase"] or "-")
+    out.print(t)
+
+
+@app.command()
+def runs(runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Directory of runs.")):
+    """A table of the runs in a directory."""
+    from groklab.run import Run
+    from groklab.store import list_runs
+
+    paths = list_runs(runs_dir)
+    if not paths:
+        out.print(f"no runs in {runs_dir}")
+        return
+    t = Table()
+    for col in ("name", "task", "model", "members", "status", "steps", "train acc", "val acc",
+                "step val 99", "phase"):
+        t.add_column(col)
+    for p in paths:
+        run = Run(p)
+        cfg, s = run.config, run.summary or {"members": [], "status": "?", "steps": 0}
+        ms = s["members"]
+        one = lambda k: ", ".join(_fmt(m[k]) for m in ms[:4]) + (" ..." if len(ms) > 4 else "")  # noqa: E731
+        t.add_row(p.name, f"{cfg.task.op} p={cfg.task.p} {cfg.task.fraction:g}", cfg.model.kind,
+                  str(len(ms)), s["status"], str(s["steps"]), one("train_acc"), one("val_acc"),
+                  one("step_val_99"), one("phase"))
+    out.print(t)
+
+
+@app.command()
+def plot(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default RUN_DIR/curves.png)."),
+    member: Optional[int] = typer.Option(None, "--member", help="Only this ensemble member."),
+):
+    """Accuracy and loss vs step (log x), train and val, events marked; from saved files."""
+    from groklab.report.plots import plot_run
+    from groklab.store import RunDirError
+
+    try:
+        path = plot_run(run_dir, output, member)
+    except (RunDirError, ValueError) as e:
+        _fail(str(e))
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def presets():
+    """The named recipes, each with its source."""
+    from groklab.presets import PRESETS
+
+    t = Table()
+    t.add_column("preset", style="bold")
+    t.add_column("source")
+    for p in PRESETS.values():
+        t.add_row(p.name, p.citation)
+    out.print(t)
+
+
+@app.command()
+def tasks():
+    """The binary operations (``task.op`` ids)."""
+    from groklab.tasks import OPS
+
+    t = Table()
+    for col in ("op", "formula", "group", "needs prime", "commutative"):
+        t.add_column(col)
+    for o in OPS.values():
+        t.add_row(o.id, o.formula, o.group, "yes" if o.needs_prime else "", "yes" if o.commutative else "")
+    out.print(t)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as e:  # raised outside a command's own handling
+        err.print(f"error: {e}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

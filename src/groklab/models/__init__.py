@@ -1,0 +1,27 @@
+"""Models, every one with a leading ensemble axis E. ``build_model(cfg, task)`` makes one."""
+
+from __future__ import annotations
+
+from groklab.config import RunConfig
+from groklab.models.common import DTYPES, EnsembleModule
+from groklab.models.mlp import MLPModel, ToyModel
+from groklab.models.transformer import Transformer
+
+
+def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
+    """An initialised ensemble for ``cfg`` on ``task`` (member e from ``train.seeds[e]``)."""
+    m = cfg.model
+    E = cfg.n_members
+    if m.kind == "transformer":
+        model = Transformer(E, task.vocab_size, task.seq_len, task.n_classes, m.n_layers,
+                            m.d_model, m.n_heads, m.d_mlp, m.act, m.layer_norm, m.impl)
+    elif m.kind == "toy":
+        model = ToyModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act)
+    else:
+        model = MLPModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed)
+    model.initialise(cfg.member_values("train.seeds"), cfg.member_values("model.init_scale"),
+                     DTYPES[m.dtype])
+    return model.to(device)
+
+
+__all__ = ["build_model", "Transformer", "ToyModel", "MLPModel", "EnsembleModule"]

@@ -1,0 +1,309 @@
+"""Decoder-only transformer with a leading ensemble axis E, and an exact fast path.
+
+Shapes: E members, N sequences, T positions, d = d_model, H heads of size dh = d / H,
+C output classes, V vocabulary. Parameters (per member, E axis first):
+
+    W_E (V, d)   W_pos (T, d)                      embeddings (learned positions)
+    blocks_{l}_W_Q/W_K/W_V (d, d)  _W_O (d, d)     attention (no biases, as Nanda et al.)
+    blocks_{l}_W_in (d, d_mlp) _b_in  _W_out (d_mlp, d) _b_out      MLP
+    blocks_{l}_ln1_w/_b, _ln2_w/_b, lnf_w/_b       pre-LN (only if layer_norm)
+    W_U (d, C)                                     untied unembedding
+
+Two implementations of the same function (``model.impl``):
+
+* ``reference`` computes every position of every layer plainly, logits at every position,
+  and returns the last. It can record named activations (``cache=``) for analysis.
+* ``fast`` computes only what the readout at the last position needs, exactly:
+  1. Prefix positions. Positions ``0..P-1`` whose tokens after position 0 are constant
+     (``a op`` in ``a op b =``; just ``a`` in ``a b =``) depend on token 0 alone: every
+     layer at those positions is computed once per distinct first token, then gathered.
+  2. First-layer projections. At the other ("free") positions the first layer's input
+     ``W_E[tok] + W_pos[pos]`` takes only vocab x positions values: Q, K, V are computed on
+     that small table and gathered.
+  3. The last layer runs at the last position only (query, attention output, MLP, unembed).
+  4. Without layer norm after attention, the linear maps after the attention output are
+     folded: ``z W_O W_in`` and ``z W_O W_U`` use the products ``W_O W_in``, ``W_O W_U``
+     and ``W_out W_U``, computed once per call.
+  ``tests/unit/test_transformer.py`` checks logits and gradients of both agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from groklab.models.common import (
+    ACTS,
+    EnsembleModule,
+    ParamSpec,
+    gather_rows,
+    layer_norm,
+    linear,
+)
+
+
+class Transformer(EnsembleModule):
+    def __init__(
+        self,
+        n_members: int,
+        vocab_size: int,
+        n_ctx: int,
+        n_classes: int,
+        n_layers: int = 1,
+        d_model: int = 128,
+        n_heads: int = 4,
+        d_mlp: int = 512,
+        act: str = "relu",
+        layer_norm: bool = False,
+        impl: str = "fast",
+    ):
+        super().__init__(n_members)
+        self.V, self.T, self.C = vocab_size, n_ctx, n_classes
+        self.L, self.d, self.H, self.d_mlp = n_layers, d_model, n_heads, d_mlp
+        self.dh = d_model // n_heads
+        self.act_name, self.ln, self.impl = act, layer_norm, impl
+        d = d_model
+        self.declare("W_E", ParamSpec((vocab_size, d), std=1 / math.sqrt(d), group="embed"))
+        self.declare("W_pos", ParamSpec((n_ctx, d), std=1 / math.sqrt(d)))
+        for l in range(n_layers):
+            for name in ("W_Q", "W_K", "W_V", "W_O"):
+                self.declare(f"blocks_{l}_{name}", ParamSpec((d, d), std=1 / math.sqrt(d)))
+            self.declare(f"blocks_{l}_W_in", ParamSpec((d, d_mlp), std=1 / math.sqrt(d)))
+            self.declare(f"blocks_{l}_b_in", ParamSpec((d_mlp,), init="zeros"))
+            self.declare(f"blocks_{l}_W_out", ParamSpec((d_mlp, d), std=1 / math.sqrt(d_mlp)))
+            self.declare(f"blocks_{l}_b_out", ParamSpec((d,), init="zeros"))
+            if layer_norm:
+                for ln in ("ln1", "ln2"):
+                    self.declare(f"blocks_{l}_{ln}_w", ParamSpec((d,), init="ones"))
+                    self.declare(f"blocks_{l}_{ln}_b", ParamSpec((d,), init="zeros"))
+        if layer_norm:
+            self.declare("lnf_w", ParamSpec((d,), init="ones"))
+            self.declare("lnf_b", ParamSpec((d,), init="zeros"))
+        self.declare("W_U", ParamSpec((d, n_classes), std=1 / math.sqrt(d)))
+
+    # ------------------------------------------------------------------ pieces
+
+    def p(self, l: int, name: str) -> torch.Tensor:
+        return getattr(self, f"blocks_{l}_{name}")
+
+    def _ln(self, x: torch.Tensor, l: int | None, which: str) -> torch.Tensor:
+        if not self.ln:
+            return x
+        if l is None:
+            return layer_norm(x, self.lnf_w, self.lnf_b)
+        return layer_norm(x, self.p(l, f"{which}_w"), self.p(l, f"{which}_b"))
+
+    def _w_qkv(self, l: int) -> torch.Tensor:
+        return torch.cat([self.p(l, "W_Q"), self.p(l, "W_K"), self.p(l, "W_V")], dim=-1)  # (E, d, 3d)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(E, N, T, d) -> (E, N, H, T, dh)"""
+        E, N, T, _ = x.shape
+        return x.view(E, N, T, self.H, self.dh).transpose(2, 3)
+
+    def _attend(self, q, k, v, q_pos, k_pos, cache=None, l=0):
+        """q (E, N, Tq, d), k/v (E, N, Tk, d) at absolute positions q_pos/k_pos -> z (E, N, Tq, d)."""
+        E, N, Tq, d = q.shape
+        qh, kh, vh = self._heads(q), self._heads(k), self._heads(v)
+        scores = qh @ kh.transpose(-1, -2) / math.sqrt(self.dh)  # (E, N, H, Tq, Tk)
+        future = k_pos.view(1, -1) > q_pos.view(-1, 1)  # (Tq, Tk)
+        if future.any():
+            scores = scores.masked_fill(future, float("-inf"))
+        pattern = scores.softmax(dim=-1)
+        if cache is not None:
+            cache[f"blocks.{l}.attn.hook_pattern"] = pattern
+        z = pattern @ vh  # (E, N, H, Tq, dh)
+        return z.transpose(2, 3).reshape(E, N, Tq, d)
+
+    def _attend_few(self, q, k, v, q_pos, k_pos):
+        """As :meth:`_attend` for a few queries: broadcast products instead of many tiny
+        matmuls (which CPUs run poorly). q (E, N, Tq, d), k/v (E, N, Tk, d)."""
+        E, N, Tq, d = q.shape
+        Tk = k.shape[2]
+        qh = q.view(E, N, Tq, 1, self.H, self.dh)
+        kh = k.view(E, N, 1, Tk, self.H, self.dh)
+        scores = (qh * kh).sum(-1) / math.sqrt(self.dh)  # (E, N, Tq, Tk, H)
+        future = k_pos.view(1, -1) > q_pos.view(-1, 1)  # (Tq, Tk)
+        if future.any():
+            scores = scores.masked_fill(future[:, :, None], float("-inf"))
+        pattern = scores.softmax(dim=3)
+        vh = v.view(E, N, 1, Tk, self.H, self.dh)
+        return (pattern[..., None] * vh).sum(3).reshape(E, N, Tq, d)
+
+    def _mlp(self, x: torch.Tensor, l: int, cache=None) -> torch.Tensor:
+        h = self._ln(x, l, "ln2")
+        pre = linear(h, self.p(l, "W_in"), self.p(l, "b_in"))
+        post = ACTS[self.act_name](pre)
+        if cache is not None:
+            cache[f"blocks.{l}.mlp.hook_pre"] = pre
+            cache[f"blocks.{l}.mlp.hook_post"] = post
+        return linear(post, self.p(l, "W_out"), self.p(l, "b_out"))
+
+    def _block(self, x: torch.Tensor, l: int, pos: torch.Tensor, cache=None) -> torch.Tensor:
+        """A whole block at every position of x (E, N, T, d)."""
+        h = self._ln(x, l, "ln1")
+        q, k, v = linear(h, self._w_qkv(l)).chunk(3, dim=-1)
+        x = x + linear(self._attend(q, k, v, pos, pos, cache, l), self.p(l, "W_O"))
+        if cache is not None:
+            cache[f"blocks.{l}.hook_resid_mid"] = x
+        return x + self._mlp(x, l, cache)
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        per_member = tokens.dim() == 3
+        x = gather_rows(self.W_E, tokens, per_member)  # (E, N, T, d)
+        return x + self.W_pos[:, None, : tokens.shape[-1]]
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        """tokens (N, T) shared by all members, or (E, N, T) per member -> logits (E, N, C)
+        at the last position. ``cache`` (reference path) collects named activations."""
+        if self.impl == "reference" or cache is not None:
+            return self.forward_reference(tokens, cache)
+        return self.forward_fast(tokens)
+
+    def forward_reference(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        x = self._embed(tokens)  # (E, N, T, d)
+        pos = torch.arange(x.shape[2], device=x.device)
+        if cache is not None:
+            cache["hook_embed"] = x
+        for l in range(self.L):
+            x = self._block(x, l, pos, cache)
+        x = self._ln(x, None, "lnf")
+        if cache is not None:
+            cache["hook_resid_final"] = x
+        logits = linear(x, self.W_U)  # (E, N, T, C): every position, plainly
+        return logits[:, :, -1]
+
+    def forward_fast(self, tokens: torch.Tensor) -> torch.Tensor:
+        pm = tokens.dim() == 3  # a different batch for each member?
+        T, d, dev = tokens.shape[-1], self.d, tokens.device
+        k_pos = torch.arange(T, device=dev)
+
+        # The first layer's input W_E[tok] + W_pos[pos] takes one value per (position,
+        # token) that occurs: project that small table, gather per sequence.
+        rows, row_tok, row_pos = self._rows(tokens)  # rows (.., N, T) into R table rows
+        X0 = self.W_E[:, row_tok] + self.W_pos[:, row_pos]  # (E, R, d)
+        qkv0 = linear(self._ln(X0, 0, "ln1"), self._w_qkv(0))  # (E, R, 3d)
+        if self.L == 1:
+            return self._forward_fast_one_layer(X0, qkv0, rows, pm)
+
+        # Prefix positions 0..P-1 (tokens after position 0 constant) depend on the first
+        # token alone: later layers there run once per distinct first token.
+        P = _prefix_len(tokens)
+        first, first_idx = torch.unique(tokens[..., 0], return_inverse=True)  # (U,), (.., N)
+        consts = tokens.reshape(-1, T)[0, 1:P]
+        prefix_tokens = torch.cat([first[:, None], consts.expand(len(first), P - 1)], dim=1)
+        pre_x = self._embed(prefix_tokens)  # (E, U, P, d)
+        pre_pos, free_pos = k_pos[:P], k_pos[P:]
+
+        # Layer 0 at the free positions P..T-1, keys and values from the table.
+        q = gather_rows(qkv0[..., :d], rows[..., P:], pm)  # (E, N, F, d)
+        k, v = gather_rows(qkv0[..., d:], rows, pm).chunk(2, dim=-1)  # (E, N, T, d)
+        x = gather_rows(X0, rows[..., P:], pm)  # (E, N, F, d)
+        x = x + linear(self._attend_few(q, k, v, free_pos, k_pos), self.p(0, "W_O"))
+        x = x + self._mlp(x, 0)
+        for l in range(1, self.L):
+            pre_x = self._block(pre_x, l - 1, pre_pos)  # prefix positions, same block
+            w_kv = self._w_qkv(l)[..., d:]
+            kv_pre = gather_rows(linear(self._ln(pre_x, l, "ln1"), w_kv), first_idx, pm)  # (E, N, P, 2d)
+            h = self._ln(x, l, "ln1")
+            k, v = torch.cat([kv_pre, linear(h, w_kv)], dim=2).chunk(2, dim=-1)  # (E, N, T, d)
+            if l < self.L - 1:
+                z = self._attend_few(linear(h, self.p(l, "W_Q")), k, v, free_pos, k_pos)
+                x = x + linear(z, self.p(l, "W_O"))
+                x = x + self._mlp(x, l)
+            else:  # the last layer: the last position only
+                q = linear(h[:, :, -1:], self.p(l, "W_Q"))
+                z = self._attend_few(q, k, v, free_pos[-1:], k_pos)[:, :, 0]  # (E, N, d)
+                return self._readout(x[:, :, -1], z, l)
+        raise AssertionError("unreachable")
+
+    def _forward_fast_one_layer(self, X0, qkv0, rows, pm) -> torch.Tensor:
+        """One layer: the last position's query comes from few table rows (one: the "="
+        token), so attention scores are a table over (query row, key row) pairs."""
+        E, R, _ = X0.shape
+        H, dh, d = self.H, self.dh, self.d
+        rows_last = rows[..., -1]
+        q_rows, q_inv = torch.unique(rows_last, return_inverse=True)  # (RL,), (.., N)
+        Qh = qkv0[:, q_rows, :d].view(E, -1, H, dh)
+        Kh = qkv0[..., d : 2 * d].view(E, R, H, dh)
+        S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh) / math.sqrt(dh)  # (E, RL, R, H)
+        scores = gather_rows(S.reshape(E, -1, H), q_inv[..., None] * R + rows, pm)  # (E, N, T, H)
+        pattern = scores.softmax(dim=2)  # the last query sees every position
+        v = gather_rows(qkv0[..., 2 * d :], rows, pm).view(*pattern.shape, dh)  # (E, N, T, H, dh)
+        z = (pattern[..., None] * v).sum(2).reshape(*pattern.shape[:2], d)  # (E, N, d)
+        return self._readout(X0, z, 0, rows_last, pm)
+
+    def _rows(self, tokens: torch.Tensor):
+        """:func:`_row_table`, cached while the same unchanged tokens tensor comes back
+        (full-batch training passes one tensor every step)."""
+        c = getattr(self, "_rows_cache", None)
+        if c is not None and c[0] is tokens and c[1] == tokens._version:
+            return c[2]
+        out = _row_table(tokens)
+        self._rows_cache = (tokens, tokens._version, out)
+        return out
+
+    def _readout(self, x_last, z, l, rows_last=None, per_member=False) -> torch.Tensor:
+        """Last block after attention, at the last position only -> logits (E, N, C).
+
+        z (E, N, d) is the attention output before W_O. x_last is the residual at the last
+        position, (E, N, d); or, with ``rows_last``, a table (E, R, d) to gather it from.
+        """
+        W_O, W_U = self.p(l, "W_O"), self.W_U
+        if self.ln:
+            if rows_last is not None:
+                x_last = gather_rows(x_last, rows_last, per_member)
+            x = x_last + linear(z, W_O)
+            x = x + self._mlp(x, l)
+            return linear(self._ln(x, None, "lnf"), W_U)
+
+        # No layer norm: fold the linear maps that follow the attention output, and add the
+        # residual's own terms (x_last W_in + b_in, x_last W_U + b_out W_U) as GEMM inputs.
+        W_in, b_in = self.p(l, "W_in"), self.p(l, "b_in")
+        W_out, b_out = self.p(l, "W_out"), self.p(l, "b_out")
+        x_in = linear(x_last, W_in, b_in)  # (E, N or R, d_mlp)
+        x_u = linear(x_last, W_U) + (b_out[:, None] @ W_U)  # (E, N or R, C)
+        if rows_last is not None:
+            x_in, x_u = _rows_or_broadcast(x_in, rows_last, per_member), _rows_or_broadcast(x_u, rows_last, per_member)
+        pre = torch.baddbmm(x_in, z, W_O @ W_in)  # (E, N, d_mlp)
+        post = ACTS[self.act_name](pre)
+        return torch.baddbmm(torch.baddbmm(x_u, z, W_O @ W_U), post, W_out @ W_U)  # (E, N, C)
+
+
+def _rows_or_broadcast(table: torch.Tensor, rows: torch.Tensor, per_member: bool) -> torch.Tensor:
+    """Gather rows of table (E, R, k); when every index is the same row, a broadcastable
+    (E, 1, k) view instead of N copies."""
+    flat = rows.reshape(-1)
+    if bool((flat == flat[0]).all()):
+        return table[:, flat[0]].unsqueeze(1)
+    return gather_rows(table, rows, per_member)
+
+
+def _prefix_len(tokens: torch.Tensor) -> int:
+    """Leading positions whose tokens after position 0 are the same in every sequence
+    (at least 1, at most T - 1)."""
+    T = tokens.shape[-1]
+    P = 1
+    flat = tokens.reshape(-1, T)
+    while P < T - 1 and bool((flat[:, P] == flat[0, P]).all()):
+        P += 1
+    return P
+
+
+def _row_table(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One table row per (position, token) that occurs in ``tokens`` (.., N, T).
+
+    Returns rows (.., N, T) indexing the table, and each row's token and position.
+    """
+    rows, toks, poss, base = [], [], [], 0
+    for s in range(tokens.shape[-1]):
+        uniq, inv = torch.unique(tokens[..., s], return_inverse=True)
+        rows.append(inv + base)
+        toks.append(uniq)
+        poss.append(torch.full_like(uniq, s))
+        base += len(uniq)
+    return torch.stack(rows, dim=-1), torch.cat(toks), torch.cat(poss)

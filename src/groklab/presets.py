@@ -1,0 +1,84 @@
+"""Named, cited recipes. Each is a set of overrides of the RunConfig defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from groklab.config import ConfigError, RunConfig, apply_dict
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    citation: str  # one line: source and what the recipe reproduces
+    overrides: dict
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "demo",
+            "groklab demo: a+b mod 59, 40% of pairs, 1-layer transformer; groks on a CPU in seconds",
+            {
+                "task": {"op": "add", "p": 59, "fraction": 0.4, "split_seed": 0},
+                "model": {"kind": "transformer", "n_layers": 1, "d_model": 64, "n_heads": 4, "d_mlp": 256},
+                "optim": {"name": "adamw", "lr": 3e-3, "weight_decay": 1.0, "beta2": 0.98},
+                "train": {"steps": 5000, "stop_val_acc": 0.99, "stop_patience": 10},
+            },
+        ),
+        Preset(
+            "nanda2023",
+            "Nanda et al. 2023, Progress measures for grokking: a+b mod 113, 30%, 1-layer transformer",
+            {
+                "task": {"op": "add", "p": 113, "fraction": 0.3, "layout": "ab="},
+                "model": {"kind": "transformer", "n_layers": 1, "d_model": 128, "n_heads": 4,
+                          "d_mlp": 512, "act": "relu", "layer_norm": False},
+                "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9,
+                          "beta2": 0.98, "warmup_steps": 10},
+                "train": {"steps": 40_000, "batch_size": None},
+            },
+        ),
+        Preset(
+            "power2022",
+            "Power et al. 2022, Grokking: x/y mod 97, 50%, 2-layer transformer (d=128, 4 heads)",
+            {
+                "task": {"op": "div", "p": 97, "fraction": 0.5, "layout": "aopb="},
+                "model": {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4,
+                          "d_mlp": 512, "act": "relu", "layer_norm": True},
+                "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9,
+                          "beta2": 0.98, "warmup_steps": 10},
+                "train": {"steps": 100_000, "batch_size": 512},
+            },
+        ),
+        Preset(
+            "liu2022_toy",
+            "Liu et al. 2022, Towards Understanding Grokking: toy model (E_a + E_b -> MLP) on a+b, p=10",
+            {
+                "task": {"op": "add_int", "p": 10, "fraction": 0.6, "dedupe_commutative": True},
+                "model": {"kind": "toy", "d_embed": 1, "hidden": [200, 200], "act": "tanh"},
+                "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
+                "train": {"steps": 3000, "stop_val_acc": None},
+            },
+        ),
+        Preset(
+            "challenge97",
+            "The grokking challenge thread: a+b mod 97 with its prefix split (first 50% of the table)",
+            {
+                "task": {"op": "add", "p": 97, "fraction": 0.5, "split": "prefix"},
+                "model": {"kind": "transformer", "n_layers": 1, "d_model": 128, "n_heads": 4, "d_mlp": 512},
+                "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1.0, "beta2": 0.98},
+                "train": {"steps": 20_000},
+            },
+        ),
+    ]
+}
+
+
+def get_preset(name: str) -> RunConfig:
+    """A fresh RunConfig with the preset's overrides applied."""
+    if name not in PRESETS:
+        raise ConfigError("--preset", name, f"unknown preset; choose from {', '.join(PRESETS)}")
+    cfg = RunConfig(preset=name)
+    apply_dict(cfg, PRESETS[name].overrides)
+    return cfg

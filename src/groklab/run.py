@@ -1,0 +1,81 @@
+"""``Run``: a finished (or interrupted) run, read back from its directory alone."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from groklab.config import RunConfig
+from groklab.store import RunStore
+
+
+class Run:
+    """A run directory as Python objects.
+
+    >>> run = groklab.load_run("runs/demo")
+    >>> run.summary["members"][0]["step_val_99"]
+    >>> run.metrics.query("name == 'val_acc'")
+    >>> model = run.model()          # the last checkpoint; run.model(step=100) for another
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.store = RunStore(self.path)
+        self.config  # fail early on a directory that is not a run
+
+    def __repr__(self) -> str:
+        s = self.summary or {}
+        return f"Run({str(self.path)!r}, status={s.get('status')!r}, steps={s.get('steps')})"
+
+    @cached_property
+    def config(self) -> RunConfig:
+        return self.store.config()
+
+    @property
+    def summary(self) -> dict | None:
+        return self.store.summary()
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """Long format: step, member, name, value."""
+        return self.store.metrics()
+
+    def wide(self, member: int = 0) -> pd.DataFrame:
+        """One member's metrics, one column per name, indexed by step."""
+        df = self.metrics
+        return df[df["member"] == member].pivot_table(index="step", columns="name", values="value")
+
+    @cached_property
+    def task(self):
+        """The task with the split this run used (checked against the saved indices)."""
+        import torch
+
+        from groklab.tasks import make_task
+
+        task = make_task(self.config.task)
+        saved = self.store.split()
+        if not torch.equal(saved["train_idx"], task.train_idx):
+            raise RuntimeError(f"{self.path}: the saved split differs from the one the config makes")
+        return task
+
+    @property
+    def checkpoint_steps(self) -> list[int]:
+        return self.store.weight_steps()
+
+    def model(self, step: int | None = None, device: str = "cpu", impl: str | None = None):
+        """The ensemble model with the weights saved at ``step`` (default: the last)."""
+        from groklab.models import build_model
+
+        cfg = self.config
+        model = build_model(cfg, self.task, device)
+        _, weights = self.store.load_weights(step)
+        model.load_state_dict({k: v.to(device) for k, v in weights.items()})
+        if impl:
+            model.impl = impl
+        return model.eval()
+
+
+def load_run(path: str | Path) -> Run:
+    return Run(path)

@@ -1,0 +1,172 @@
+"""Run directories: the unit of truth.
+
+    RUN_DIR/
+      config.json            the resolved RunConfig
+      split.safetensors      train_idx, val_idx (rows of the task's table)
+      metrics.parquet        long format: step, member, name, value
+      summary.json           status, steps, per-member results (see ``summary`` below)
+      checkpoints/
+        step_00001234.safetensors   weights at log-spaced steps (kept, for analysis)
+        resume.safetensors          weights + optimizer/RNG state + loop state (latest)
+
+Every write goes to a temporary file in the same directory, then ``os.replace`` — a killed
+process leaves either the old file or the new one, never half of one. Loading never
+unpickles: safetensors, JSON and Parquet only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+from groklab.config import RunConfig
+
+METRIC_COLUMNS = ["step", "member", "name", "value"]
+
+
+class RunDirError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    def w(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+    _atomic(Path(path), w)
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _atomic(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def write_parquet(path: Path, df: pd.DataFrame) -> None:
+    _atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+# --------------------------------------------------------------------------- run directory
+
+
+class RunStore:
+    """Reads and writes one run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # paths
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def resume_path(self) -> Path:
+        return self.ckpt_dir / "resume.safetensors"
+
+    def weights_path(self, step: int) -> Path:
+        return self.ckpt_dir / f"step_{step:08d}.safetensors"
+
+    # creation
+    @classmethod
+    def create(cls, path: str | Path, cfg: RunConfig, split: dict[str, torch.Tensor]) -> "RunStore":
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise RunDirError(f"run directory {str(path)!r} already exists; use --resume or another --name")
+        store = cls(path)
+        store.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        write_json(path / "config.json", cfg.to_dict())
+        write_tensors(path / "split.safetensors", split)
+        return store
+
+    # reads
+    def config(self) -> RunConfig:
+        p = self.path / "config.json"
+        if not p.is_file():
+            raise RunDirError(f"{str(self.path)!r} is not a run directory (no config.json)")
+        return RunConfig.from_dict(read_json(p))
+
+    def summary(self) -> dict | None:
+        p = self.path / "summary.json"
+        return read_json(p) if p.is_file() else None
+
+    def metrics(self) -> pd.DataFrame:
+        p = self.path / "metrics.parquet"
+        if not p.is_file():
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                                 zip(METRIC_COLUMNS, ["int64", "int64", "str", "float64"])})
+        return pd.read_parquet(p)
+
+    def split(self) -> dict[str, torch.Tensor]:
+        return load_file(self.path / "split.safetensors")
+
+    def weight_steps(self) -> list[int]:
+        return sorted(int(p.stem.split("_")[1]) for p in self.ckpt_dir.glob("step_*.safetensors"))
+
+    def load_weights(self, step: int | None = None) -> tuple[int, dict[str, torch.Tensor]]:
+        steps = self.weight_steps()
+        if not steps:
+            raise RunDirError(f"{str(self.path)!r} has no saved weights")
+        if step is None:
+            step = steps[-1]
+        if step not in steps:
+            raise RunDirError(f"no weights at step {step} in {str(self.path)!r}; saved steps: {steps}")
+        return step, load_file(self.weights_path(step))
+
+    def load_resume(self) -> tuple[dict[str, torch.Tensor], dict]:
+        if not self.resume_path.is_file():
+            raise RunDirError(f"{str(self.path)!r} has no resume checkpoint")
+        with safe_open(self.resume_path, framework="pt") as f:
+            state = json.loads(f.metadata()["state"])
+        return load_file(self.resume_path), state
+
+    # writes
+    def write_metrics(self, rows: list[tuple[int, int, str, float]]) -> None:
+        df = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+        df = df.astype({"step": "int64", "member": "int64", "name": "str", "value": "float64"})
+        write_parquet(self.path / "metrics.parquet", df)
+
+    def write_summary(self, summary: dict) -> None:
+        write_json(self.path / "summary.json", summary)
+
+    def write_weights(self, step: int, weights: dict[str, torch.Tensor]) -> None:
+        write_tensors(self.weights_path(step), weights)
+
+    def write_resume(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        write_tensors(self.resume_path, tensors, metadata={"state": json.dumps(state)})
+
+
+def list_runs(runs_dir: str | Path) -> list[Path]:
+    """Run directories directly under ``runs_dir`` (those with a config.json), sorted."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())

@@ -1,0 +1,336 @@
+"""The one training loop: ``train(cfg) -> Run`` and ``resume(run_dir) -> Run``.
+
+Read top to bottom: set-up (task, model, optimizer, run directory), then the loop, whose
+research logic sits between the ``ALGO LOGIC`` markers and whose scaffolding (evaluation,
+early stop, checkpoints, progress) follows. A killed run resumes from its last checkpoint
+and ends with the same numbers, bit for bit on CPU, as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from groklab.config import RunConfig
+from groklab.detect import member_events
+from groklab.models import build_model
+from groklab.store import RunStore
+from groklab.tasks import make_task
+from groklab.training.optim import EnsembleOptimizer
+from groklab.training.schedule import eval_steps, log_steps
+
+# --------------------------------------------------------------------------- pieces
+
+
+def loss_per_member(logits: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """logits (E, N, C), targets (N,) or (E, N) -> mean loss per member (E,)."""
+    E, N, C = logits.shape
+    targets = targets.expand(E, N)
+    if kind == "mse":
+        onehot = F.one_hot(targets, C).to(logits.dtype)
+        return (logits - onehot).square().mean(dim=(1, 2))
+    return F.cross_entropy(logits.reshape(E * N, C), targets.reshape(-1), reduction="none").view(E, N).mean(1)
+
+
+class BatchSampler:
+    """Minibatches of train rows: shuffled epochs per member, each from its own generator
+    (seeded from the member's seed), so a member sees the same batches alone or in an
+    ensemble. The last partial batch of an epoch is dropped."""
+
+    def __init__(self, n_train: int, batch_size: int, seeds: list[int]):
+        self.n, self.B = n_train, min(batch_size, n_train)
+        self.gens = [torch.Generator().manual_seed(1_000_003 * s + 12_345) for s in seeds]
+        self.perms = [torch.randperm(self.n, generator=g) for g in self.gens]
+        self.cursor = [0] * len(seeds)
+
+    def next(self) -> torch.Tensor:
+        out = []
+        for e, g in enumerate(self.gens):
+            if self.cursor[e] + self.B > self.n:
+                self.perms[e], self.cursor[e] = torch.randperm(self.n, generator=g), 0
+            out.append(self.perms[e][self.cursor[e] : self.cursor[e] + self.B])
+            self.cursor[e] += self.B
+        return torch.stack(out)  # (E, B)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        t = {f"sampler.{e}.gen": g.get_state() for e, g in enumerate(self.gens)}
+        t.update({f"sampler.{e}.perm": p for e, p in enumerate(self.perms)})
+        return t, {"cursor": list(self.cursor)}
+
+    def load(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        for e, g in enumerate(self.gens):
+            g.set_state(tensors[f"sampler.{e}.gen"])
+            self.perms[e] = tensors[f"sampler.{e}.perm"]
+        self.cursor = list(state["cursor"])
+
+
+@torch.no_grad()
+def evaluate(model, task, loss_kind: str) -> dict[str, torch.Tensor]:
+    """Loss and accuracy on the train and val rows, and the weight norm; each (E,)."""
+    logits = model(task.tokens)  # (E, N_all, C): the whole table in one pass
+    out = {}
+    for split, idx in (("train", task.train_idx), ("val", task.val_idx)):
+        lg, tg = logits[:, idx], task.c[idx]
+        out[f"{split}_loss"] = loss_per_member(lg, tg, loss_kind)
+        out[f"{split}_acc"] = (lg.argmax(-1) == tg).to(lg.dtype).mean(1)
+    sq = sum(p.detach().square().flatten(1).sum(1) for p in model.parameters())
+    out["weight_norm"] = sq.sqrt()
+    return out
+
+
+@dataclass
+class LoopState:
+    """Everything besides tensors that the loop needs to continue exactly."""
+
+    step: int = 0
+    elapsed: float = 0.0  # training seconds (evaluation included, start-up excluded)
+    active: list[bool] = field(default_factory=list)
+    diverged: list[bool] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)  # consecutive evals at >= stop_val_acc
+    status: str = "interrupted"
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Trainer:
+    """Holds one run's objects; ``run()`` is the loop. Use :func:`train` / :func:`resume`."""
+
+    def __init__(self, cfg: RunConfig, store: RunStore, fresh: bool):
+        self.cfg, self.store = cfg, store
+        tr = cfg.train
+        if tr.threads:
+            torch.set_num_threads(tr.threads)
+        self.device = torch.device(tr.device)
+        self.task = make_task(cfg.task, self.device)
+        self.model = build_model(cfg, self.task, self.device)
+        E = self.E = cfg.n_members
+        dtype = next(self.model.parameters()).dtype
+        as_t = lambda key: torch.tensor(cfg.member_values(key), dtype=dtype, device=self.device)  # noqa: E731
+        self.opt = EnsembleOptimizer(dict(self.model.named_parameters()), self.model.param_groups(),
+                                     cfg.optim, as_t("optim.lr"), as_t("optim.weight_decay"))
+        n_train = len(self.task.train_idx)
+        self.full_batch = tr.batch_size is None or tr.batch_size >= n_train
+        self.sampler = None if self.full_batch else BatchSampler(n_train, tr.batch_size, cfg.member_values("train.seeds"))
+        self.eval_at = set(eval_steps(tr.steps, tr.eval_every, tr.evals_per_decade))
+        self.keep_at = set(log_steps(tr.steps, tr.checkpoints_per_decade))
+        self.rows: list[tuple[int, int, str, float]] = []
+        self.st = LoopState(active=[True] * E, diverged=[False] * E, held=[0] * E)
+        if not fresh:
+            self._restore()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, progress: bool = True) -> LoopState:
+        cfg, st, task, model = self.cfg, self.st, self.task, self.model
+        tr = cfg.train
+        train_tokens, train_targets = task.tokens[task.train_idx], task.c[task.train_idx]
+        active = torch.tensor(st.active, device=self.device)
+        bar = _Progress(tr.steps, st.step, enabled=progress and tr.progress)
+        t0 = time.perf_counter() - st.elapsed
+        if st.step == 0 and not self.rows:
+            self._evaluate(0, time.perf_counter() - t0)
+            self._checkpoint(0, time.perf_counter() - t0)
+        try:
+            while st.step < tr.steps and any(st.active):
+                # ---------------------------------------------------------- ALGO LOGIC
+                if self.full_batch:
+                    tokens, targets = train_tokens, train_targets
+                else:
+                    idx = self.sampler.next().to(self.device)  # (E, B) rows of the train split
+                    tokens, targets = train_tokens[idx], train_targets[idx]
+                    if self.E == 1:
+                        tokens, targets = tokens[0], targets[0]
+                logits = model(tokens)  # (E, N, C)
+                loss = loss_per_member(logits, targets, tr.loss)  # (E,)
+                loss.sum().backward()  # members are independent: each gets its own gradient
+                finite = torch.isfinite(loss)
+                lr_scale = min(1.0, (st.step + 1) / cfg.optim.warmup_steps) if cfg.optim.warmup_steps else 1.0
+                self.opt.step(active & finite, lr_scale)
+                self.opt.zero_grad()
+                st.step += 1
+                # ---------------------------------------------------------- end ALGO LOGIC
+                if not bool(finite.all()):
+                    for e in torch.nonzero(~finite).flatten().tolist():
+                        if st.active[e]:
+                            st.active[e], st.diverged[e] = False, True
+                    active = torch.tensor(st.active, device=self.device)
+                if st.step in self.eval_at or not any(st.active):
+                    ev = self._evaluate(st.step, time.perf_counter() - t0)
+                    if self._early_stop(ev):
+                        active = torch.tensor(st.active, device=self.device)
+                    bar.update(st.step, ev)
+                if st.step % tr.checkpoint_every == 0 or st.step in self.keep_at:
+                    self._checkpoint(st.step, time.perf_counter() - t0)
+        except KeyboardInterrupt:
+            st.status = "interrupted"
+            self._checkpoint(st.step, time.perf_counter() - t0, final=True)
+            bar.close()
+            raise
+        if all(st.diverged):
+            st.status = "diverged"
+        elif st.step >= tr.steps:
+            st.status = "completed"
+        else:
+            st.status = "stopped"
+        if st.step not in self.eval_at:  # the last step is always evaluated
+            self._evaluate(st.step, time.perf_counter() - t0)
+        self._checkpoint(st.step, time.perf_counter() - t0, final=True)
+        bar.close()
+        return st
+
+    # ------------------------------------------------------------------ scaffolding
+
+    def _evaluate(self, step: int, elapsed: float) -> dict[str, list[float]]:
+        ev = {k: v.tolist() for k, v in evaluate(self.model, self.task, self.cfg.train.loss).items()}
+        for e in range(self.E):
+            for name, vals in ev.items():
+                self.rows.append((step, e, name, float(vals[e])))
+            self.rows.append((step, e, "time_s", float(elapsed)))
+        return ev
+
+    def _early_stop(self, ev: dict[str, list[float]]) -> bool:
+        """Count evaluations at >= stop_val_acc; freeze members that held it long enough."""
+        tr, st = self.cfg.train, self.st
+        changed = False
+        for e in range(self.E):
+            if not math.isfinite(ev["train_loss"][e]) and st.active[e]:
+                st.active[e], st.diverged[e], changed = False, True, True
+        if tr.stop_val_acc is None:
+            return changed
+        for e in range(self.E):
+            st.held[e] = st.held[e] + 1 if ev["val_acc"][e] >= tr.stop_val_acc else 0
+            if st.active[e] and st.held[e] >= tr.stop_patience:
+                st.active[e], changed = False, True
+        return changed
+
+    def _checkpoint(self, step: int, elapsed: float, final: bool = False) -> None:
+        """Metrics, weights (log-spaced steps and the last), the resume state, the summary."""
+        st = self.st
+        st.elapsed = elapsed
+        weights = {k: v for k, v in self.model.state_dict().items()}
+        self.store.write_metrics(self.rows)
+        if step in self.keep_at or final:
+            self.store.write_weights(step, weights)
+        tensors = {f"model.{k}": v for k, v in weights.items()}
+        tensors.update(self.opt.state_tensors())
+        sampler_state = {}
+        if self.sampler is not None:
+            t, sampler_state = self.sampler.state()
+            tensors.update(t)
+        state = {"loop": st.__dict__, "optim_t": self.opt.t, "sampler": sampler_state}
+        self.store.write_resume(tensors, state)
+        self.store.write_summary(self.summary())
+
+    def _restore(self) -> None:
+        tensors, state = self.store.load_resume()
+        self.st = LoopState(**state["loop"])
+        self.model.load_state_dict({k[6:]: v.to(self.device) for k, v in tensors.items() if k.startswith("model.")})
+        self.opt.load_state_tensors({k: v.to(self.device) for k, v in tensors.items() if k.startswith("optim.")},
+                                    state["optim_t"])
+        if self.sampler is not None:
+            self.sampler.load(tensors, state["sampler"])
+        df = self.store.metrics()
+        df = df[df["step"] <= self.st.step]
+        self.rows = list(df.itertuples(index=False, name=None))
+
+    def summary(self) -> dict:
+        import pandas as pd
+
+        cfg, st = self.cfg, self.st
+        df = pd.DataFrame(self.rows, columns=["step", "member", "name", "value"])
+        seeds = cfg.member_values("train.seeds")
+        lrs, wds = cfg.member_values("optim.lr"), cfg.member_values("optim.weight_decay")
+        scales = cfg.member_values("model.init_scale")
+        budget = cfg.detect.budget
+        members = []
+        for e in range(self.E):
+            m = df[df["member"] == e].pivot_table(index="step", columns="name", values="value")
+            last = m.iloc[-1] if len(m) else None
+            ev = member_events(m.index.to_numpy(), m["train_acc"].to_numpy(), m["val_acc"].to_numpy(),
+                               threshold=cfg.detect.threshold, budget=budget, gap=cfg.detect.gap,
+                               seconds=m["time_s"].to_numpy()) if len(m) else {}
+            members.append({
+                "seed": seeds[e], "lr": lrs[e], "weight_decay": wds[e], "init_scale": scales[e],
+                "train_acc": _f(last, "train_acc"), "val_acc": _f(last, "val_acc"),
+                "train_loss": _f(last, "train_loss"), "val_loss": _f(last, "val_loss"),
+                "step_train_99": ev.get("step_train_99"), "step_val_99": ev.get("step_val_99"),
+                "seconds_val_99": ev.get("seconds_val_99"), "phase": ev.get("phase"),
+                "diverged": st.diverged[e],
+            })
+        return {"status": st.status, "steps": st.step, "seconds": round(st.elapsed, 3),
+                "members": members}
+
+
+def _f(row, key):
+    if row is None or key not in row or not math.isfinite(float(row[key])):
+        return None
+    return float(row[key])
+
+
+class _Progress:
+    """A Rich progress bar with live train/val accuracy (mean over members)."""
+
+    def __init__(self, total: int, start: int, enabled: bool):
+        self.p = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.p = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          TextColumn("{task.fields[acc]}"), transient=False)
+        self.p.start()
+        self.t = self.p.add_task("train", total=total, completed=start, acc="")
+
+    def update(self, step: int, ev: dict[str, list[float]]) -> None:
+        if self.p is None:
+            return
+        tr = sum(ev["train_acc"]) / len(ev["train_acc"])
+        va = sum(ev["val_acc"]) / len(ev["val_acc"])
+        self.p.update(self.t, completed=step, acc=f"train acc {tr:.3f}  val acc {va:.3f}")
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.stop()
+            self.p = None
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def default_run_name(cfg: RunConfig) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return f"{cfg.preset or 'run'}-{stamp}"
+
+
+def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | Path = "runs",
+          progress: bool = True):
+    """Train ``cfg`` (validated here) into ``run_dir`` (default: RUNS_DIR/<preset>-<time>).
+    Returns the :class:`groklab.Run`."""
+    from groklab.run import Run
+
+    cfg.validate()
+    run_dir = Path(run_dir) if run_dir else Path(runs_dir) / default_run_name(cfg)
+    task_split = make_task(cfg.task).split_tensors()
+    store = RunStore.create(run_dir, cfg, task_split)
+    Trainer(cfg, store, fresh=True).run(progress)
+    return Run(run_dir)
+
+
+def resume(run_dir: str | Path, progress: bool = True):
+    """Continue a run from its last checkpoint (a finished run is returned as it is)."""
+    from groklab.run import Run
+
+    store = RunStore(run_dir)
+    cfg = store.config().validate()
+    summary = store.summary()
+    if summary and summary["status"] in ("completed", "stopped", "diverged"):
+        return Run(run_dir)
+    Trainer(cfg, store, fresh=False).run(progress)
+    return Run(run_dir)

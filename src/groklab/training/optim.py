@@ -1,0 +1,91 @@
+"""Elementwise optimizers with per-member hyperparameters.
+
+Every parameter has a leading member axis E; learning rate and weight decay are (E,)
+tensors broadcast over the rest, so one step updates a whole row of a phase diagram.
+Members marked inactive (done or diverged) are left exactly as they are.
+
+The updates follow ``torch.optim`` (AdamW: Loshchilov & Hutter 2019; Adam with L2 weight
+decay; SGD with momentum); ``tests/unit/test_optim.py`` checks them against ``torch.optim``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from groklab.config import OptimConfig
+
+
+class EnsembleOptimizer:
+    """The update runs on one flat (E, P) buffer: on construction every parameter's data
+    becomes a view into it, so a step is a handful of large elementwise operations
+    whatever the number of parameter tensors."""
+
+    def __init__(self, params: dict[str, torch.nn.Parameter], groups: dict[str, str],
+                 cfg: OptimConfig, lr: torch.Tensor, weight_decay: torch.Tensor):
+        self.params, self.cfg = params, cfg
+        self.E = E = lr.shape[0]
+        self.t = 0  # steps taken
+        ps = list(params.values())
+        with torch.no_grad():
+            self.flat = torch.cat([p.detach().reshape(E, -1) for p in ps], dim=1)  # (E, P)
+            off = 0
+            for p in ps:
+                n = p[0].numel()
+                p.data = self.flat[:, off : off + n].view_as(p)
+                off += n
+        # per-coordinate multipliers of lr and weight decay (embedding groups), (1, P)
+        def mult(kind: dict[str, float]) -> torch.Tensor:
+            return torch.cat([torch.full((p[0].numel(),), kind[n], dtype=self.flat.dtype,
+                                         device=self.flat.device) for n, p in params.items()])[None]
+        lr_mult = {n: cfg.embed_lr_mult if groups.get(n) == "embed" else 1.0 for n in params}
+        wd_mult = {n: cfg.embed_wd_mult if groups.get(n) == "embed" else 1.0 for n in params}
+        self.lr = lr.to(self.flat.dtype)[:, None] * mult(lr_mult)  # (E, P)
+        self.wd = weight_decay.to(self.flat.dtype)[:, None] * mult(wd_mult)  # (E, P)
+        zeros = lambda: torch.zeros_like(self.flat)  # noqa: E731
+        self.state = {"m": zeros(), "v": zeros()} if cfg.name in ("adamw", "adam") else {"buf": zeros()}
+
+    def flat_grad(self) -> torch.Tensor:
+        return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(self.E, -1)
+                          for p in self.params.values()], dim=1)
+
+    @torch.no_grad()
+    def step(self, active: torch.Tensor, lr_scale: float = 1.0, grad: torch.Tensor | None = None) -> None:
+        """One update of every active member (active: (E,) bool). ``lr_scale`` (warm-up)
+        multiplies every lr. ``grad`` (E, P) defaults to the parameters' ``.grad``."""
+        cfg, st, p = self.cfg, self.state, self.flat
+        self.t += 1
+        keep = active.view(self.E, 1)
+        g = grad if grad is not None else self.flat_grad()
+        g = torch.where(keep, g, torch.zeros((), dtype=p.dtype, device=p.device))
+        lr = self.lr * lr_scale if lr_scale != 1.0 else self.lr
+        if cfg.name == "adamw":
+            new = p * (1 - lr * self.wd)
+        else:  # adam / sgd: L2 weight decay through the gradient
+            g = g + self.wd * p
+            new = p
+        if cfg.name == "sgd":
+            st["buf"].mul_(cfg.momentum).add_(g)
+            new = p - lr * st["buf"]
+        else:
+            b1, b2 = cfg.beta1, cfg.beta2
+            bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
+            st["m"].lerp_(g, 1 - b1)
+            st["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (st["v"].sqrt() / math.sqrt(bc2)).add_(cfg.eps)
+            new = new - (lr / bc1) * st["m"] / denom
+        p.copy_(torch.where(keep, new, p))
+
+    def zero_grad(self) -> None:
+        for p in self.params.values():
+            p.grad = None
+
+    # checkpointing: tensors only
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {f"optim.{k}": v for k, v in self.state.items()}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], t: int) -> None:
+        for k, v in self.state.items():
+            v.copy_(tensors[f"optim.{k}"])
+        self.t = t
