@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from groklab.config import ConfigError
@@ -23,7 +24,7 @@ err = Console(stderr=True)
 
 
 def _fail(msg: str) -> None:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -156,7 +157,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as e:  # raised outside a command's own handling
-        err.print(f"error: {e}")
+        err.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -210,6 +210,17 @@ class RunConfig:
             raise ConfigError("train.device", tr.device, "use cpu, cuda, cuda:N or mps")
         if not (0.0 < d.threshold <= 1.0):
             raise ConfigError("detect.threshold", d.threshold, "must lie in (0, 1]")
+        if d.budget is not None:
+            _positive("detect.budget", d.budget)
+        if d.gap < 0:
+            raise ConfigError("detect.gap", d.gap, "must be >= 0")
+        if tr.threads is not None:
+            _positive("train.threads", tr.threads)
+        if not (0.0 <= o.momentum < 1.0):
+            raise ConfigError("optim.momentum", o.momentum, "must lie in [0, 1)")
+        for k in ("embed_lr_mult", "embed_wd_mult"):
+            if getattr(o, k) < 0:
+                raise ConfigError(f"optim.{k}", getattr(o, k), "must be >= 0")
         # per-member lists
         E = self.n_members
         for key, v in self._per_member_values().items():
@@ -282,6 +293,15 @@ def _accepts(tp: Any, value: Any) -> bool:
     return True
 
 
+def _describe(tp: Any) -> str:
+    """'int', 'float or list', 'int or None' ... for error messages."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "None"
+    return getattr(tp, "__name__", str(tp))
+
+
 def _check_types(cfg: RunConfig) -> None:
     for section in dataclasses.fields(cfg):
         obj = getattr(cfg, section.name)
@@ -291,7 +311,7 @@ def _check_types(cfg: RunConfig) -> None:
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
             if not _accepts(hints[f.name], value):
-                want = getattr(hints[f.name], "__name__", str(hints[f.name]))
+                want = _describe(hints[f.name])
                 raise ConfigError(f"{section.name}.{f.name}", value, f"expected {want}")
 
 

@@ -17,9 +17,10 @@ Two implementations of the same function (``model.impl``):
   1. Prefix positions. Positions ``0..P-1`` whose tokens after position 0 are constant
      (``a op`` in ``a op b =``; just ``a`` in ``a b =``) depend on token 0 alone: every
      layer at those positions is computed once per distinct first token, then gathered.
-  2. First-layer projections. At the other ("free") positions the first layer's input
-     ``W_E[tok] + W_pos[pos]`` takes only vocab x positions values: Q, K, V are computed on
-     that small table and gathered.
+  2. First-layer projections. The first layer's input ``W_E[tok] + W_pos[pos]`` takes
+     one value per (position, token) that occurs: Q, K, V are computed on that small
+     table, and the first layer's attention scores on the table of (query row, key row)
+     pairs; each sequence gathers its rows.
   3. The last layer runs at the last position only (query, attention output, MLP, unembed).
   4. Without layer norm after attention, the linear maps after the attention output are
      folded: ``z W_O W_in`` and ``z W_O W_U`` use the products ``W_O W_in``, ``W_O W_U``
@@ -141,11 +142,13 @@ class Transformer(EnsembleModule):
             cache[f"blocks.{l}.mlp.hook_post"] = post
         return linear(post, self.p(l, "W_out"), self.p(l, "b_out"))
 
-    def _block(self, x: torch.Tensor, l: int, pos: torch.Tensor, cache=None) -> torch.Tensor:
-        """A whole block at every position of x (E, N, T, d)."""
+    def _block(self, x: torch.Tensor, l: int, pos: torch.Tensor, cache=None, few: bool = False) -> torch.Tensor:
+        """A whole block at every position of x (E, N, T, d). ``few``: short sequences,
+        attention by broadcast products (the fast path's prefix)."""
         h = self._ln(x, l, "ln1")
         q, k, v = linear(h, self._w_qkv(l)).chunk(3, dim=-1)
-        x = x + linear(self._attend(q, k, v, pos, pos, cache, l), self.p(l, "W_O"))
+        z = self._attend_few(q, k, v, pos, pos) if few else self._attend(q, k, v, pos, pos, cache, l)
+        x = x + linear(z, self.p(l, "W_O"))
         if cache is not None:
             cache[f"blocks.{l}.hook_resid_mid"] = x
         return x + self._mlp(x, l, cache)
@@ -199,15 +202,13 @@ class Transformer(EnsembleModule):
         pre_x = self._embed(prefix_tokens)  # (E, U, P, d)
         pre_pos, free_pos = k_pos[:P], k_pos[P:]
 
-        # Layer 0 at the free positions P..T-1, keys and values from the table.
-        q = gather_rows(qkv0[..., :d], rows[..., P:], pm)  # (E, N, F, d)
-        k, v = gather_rows(qkv0[..., d:], rows, pm).chunk(2, dim=-1)  # (E, N, T, d)
-        x = gather_rows(X0, rows[..., P:], pm)  # (E, N, F, d)
-        x = x + linear(self._attend_few(q, k, v, free_pos, k_pos), self.p(0, "W_O"))
+        # Layer 0 at the free positions P..T-1: queries, keys and values are table rows.
+        z = self._table_attention(qkv0, rows[..., P:], rows, free_pos, k_pos, pm)  # (E, N, F, d)
+        x = gather_rows(X0, rows[..., P:], pm) + linear(z, self.p(0, "W_O"))  # (E, N, F, d)
         x = x + self._mlp(x, 0)
         for l in range(1, self.L):
-            pre_x = self._block(pre_x, l - 1, pre_pos)  # prefix positions, same block
-            w_kv = self._w_qkv(l)[..., d:]
+            pre_x = self._block(pre_x, l - 1, pre_pos, few=True)  # prefix positions, same block
+            w_kv = torch.cat([self.p(l, "W_K"), self.p(l, "W_V")], dim=-1)  # (E, d, 2d)
             kv_pre = gather_rows(linear(self._ln(pre_x, l, "ln1"), w_kv), first_idx, pm)  # (E, N, P, 2d)
             h = self._ln(x, l, "ln1")
             k, v = torch.cat([kv_pre, linear(h, w_kv)], dim=2).chunk(2, dim=-1)  # (E, N, T, d)
@@ -222,20 +223,31 @@ class Transformer(EnsembleModule):
         raise AssertionError("unreachable")
 
     def _forward_fast_one_layer(self, X0, qkv0, rows, pm) -> torch.Tensor:
-        """One layer: the last position's query comes from few table rows (one: the "="
-        token), so attention scores are a table over (query row, key row) pairs."""
-        E, R, _ = X0.shape
+        """One layer: attention at the last position straight from the table, then the
+        folded readout."""
+        T = rows.shape[-1]
+        pos = torch.arange(T, device=rows.device)
+        z = self._table_attention(qkv0, rows[..., -1:], rows, pos[-1:], pos, pm)[:, :, 0]  # (E, N, d)
+        return self._readout(X0, z, 0, rows[..., -1], pm)
+
+    def _table_attention(self, qkv, q_rows, k_rows, q_pos, k_pos, pm) -> torch.Tensor:
+        """Attention whose queries, keys and values are rows of a (E, R, 3d) table: the
+        scores are a (query row, key row) table, gathered per sequence.
+
+        q_rows (.., N, Tq), k_rows (.., N, Tk) -> z (E, N, Tq, d), before W_O.
+        """
+        E, R, _ = qkv.shape
         H, dh, d = self.H, self.dh, self.d
-        rows_last = rows[..., -1]
-        q_rows, q_inv = torch.unique(rows_last, return_inverse=True)  # (RL,), (.., N)
-        Qh = qkv0[:, q_rows, :d].view(E, -1, H, dh)
-        Kh = qkv0[..., d : 2 * d].view(E, R, H, dh)
-        S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh) / math.sqrt(dh)  # (E, RL, R, H)
-        scores = gather_rows(S.reshape(E, -1, H), q_inv[..., None] * R + rows, pm)  # (E, N, T, H)
-        pattern = scores.softmax(dim=2)  # the last query sees every position
-        v = gather_rows(qkv0[..., 2 * d :], rows, pm).view(*pattern.shape, dh)  # (E, N, T, H, dh)
-        z = (pattern[..., None] * v).sum(2).reshape(*pattern.shape[:2], d)  # (E, N, d)
-        return self._readout(X0, z, 0, rows_last, pm)
+        Qh, Kh = qkv[..., :d].view(E, R, H, dh), qkv[..., d : 2 * d].view(E, R, H, dh)
+        S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh).reshape(E, R * R, H) / math.sqrt(dh)
+        scores = gather_rows(S, q_rows[..., :, None] * R + k_rows[..., None, :], pm)  # (E, N, Tq, Tk, H)
+        future = k_pos.view(1, -1) > q_pos.view(-1, 1)  # (Tq, Tk)
+        if future.any():
+            scores = scores.masked_fill(future[:, :, None], float("-inf"))
+        pattern = scores.softmax(dim=3)
+        N, Tq, Tk = scores.shape[1:4]
+        v = gather_rows(qkv[..., 2 * d :], k_rows, pm).view(E, N, 1, Tk, H, dh)
+        return (pattern[..., None] * v).sum(3).reshape(E, N, Tq, d)
 
     def _rows(self, tokens: torch.Tensor):
         """:func:`_row_table`, cached while the same unchanged tokens tensor comes back

@@ -304,6 +304,20 @@ class _Progress:
 # --------------------------------------------------------------------------- entry points
 
 
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have, before anything is written."""
+    from groklab.config import ConfigError
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device", device, "CUDA is not available on this machine")
+        index = torch.device(device).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise ConfigError("train.device", device, f"only {torch.cuda.device_count()} CUDA device(s)")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device", device, "MPS is not available on this machine")
+
+
 def default_run_name(cfg: RunConfig) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     return f"{cfg.preset or 'run'}-{stamp}"
@@ -316,6 +330,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | 
     from groklab.run import Run
 
     cfg.validate()
+    check_device(cfg.train.device)
     run_dir = Path(run_dir) if run_dir else Path(runs_dir) / default_run_name(cfg)
     task_split = make_task(cfg.task).split_tensors()
     store = RunStore.create(run_dir, cfg, task_split)

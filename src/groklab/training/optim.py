@@ -2,7 +2,8 @@
 
 Every parameter has a leading member axis E; learning rate and weight decay are (E,)
 tensors broadcast over the rest, so one step updates a whole row of a phase diagram.
-Members marked inactive (done or diverged) are left exactly as they are.
+Members marked inactive (done or diverged) keep their weights bit for bit (their moment
+buffers still decay; the loop never reactivates a member).
 
 The updates follow ``torch.optim`` (AdamW: Loshchilov & Hutter 2019; Adam with L2 weight
 decay; SGD with momentum); ``tests/unit/test_optim.py`` checks them against ``torch.optim``.
@@ -53,29 +54,37 @@ class EnsembleOptimizer:
     @torch.no_grad()
     def step(self, active: torch.Tensor, lr_scale: float = 1.0, grad: torch.Tensor | None = None) -> None:
         """One update of every active member (active: (E,) bool). ``lr_scale`` (warm-up)
-        multiplies every lr. ``grad`` (E, P) defaults to the parameters' ``.grad``."""
+        multiplies every lr. ``grad`` (E, P) defaults to the parameters' ``.grad``.
+        With every member active the update runs in place (fewer passes over memory)."""
         cfg, st, p = self.cfg, self.state, self.flat
         self.t += 1
+        if getattr(self, "_scale", None) != lr_scale:  # per-coordinate lr and AdamW decay factor
+            self._scale = lr_scale
+            self._lr = self.lr * lr_scale
+            self._decay = 1 - self._lr * self.wd
+        lr = self._lr
+        everyone = bool(active.all())
         keep = active.view(self.E, 1)
         g = grad if grad is not None else self.flat_grad()
-        g = torch.where(keep, g, torch.zeros((), dtype=p.dtype, device=p.device))
-        lr = self.lr * lr_scale if lr_scale != 1.0 else self.lr
+        if not everyone:
+            g = torch.where(keep, g, torch.zeros((), dtype=p.dtype, device=p.device))
+        new = p if everyone else p.clone()
         if cfg.name == "adamw":
-            new = p * (1 - lr * self.wd)
+            new.mul_(self._decay)
         else:  # adam / sgd: L2 weight decay through the gradient
             g = g + self.wd * p
-            new = p
         if cfg.name == "sgd":
             st["buf"].mul_(cfg.momentum).add_(g)
-            new = p - lr * st["buf"]
+            new.sub_(lr * st["buf"])
         else:
             b1, b2 = cfg.beta1, cfg.beta2
             bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
             st["m"].lerp_(g, 1 - b1)
             st["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (st["v"].sqrt() / math.sqrt(bc2)).add_(cfg.eps)
-            new = new - (lr / bc1) * st["m"] / denom
-        p.copy_(torch.where(keep, new, p))
+            denom = st["v"].sqrt().div_(math.sqrt(bc2)).add_(cfg.eps)
+            new.sub_(torch.div(st["m"], denom).mul_(lr).div_(bc1))
+        if not everyone:
+            p.copy_(torch.where(keep, new, p))
 
     def zero_grad(self) -> None:
         for p in self.params.values():
