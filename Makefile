@@ -12,14 +12,14 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_PIN)"
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 demo: install
+	rm -rf runs/demo
 	$(BIN)/groklab train --preset demo --runs-dir runs --name demo
-	$(BIN)/groklab plot runs/demo -o docs/demo.png
+	$(BIN)/groklab plot runs/demo --member 0 -o docs/demo.png
 	@echo "figure: docs/demo.png"
 
 test: install
@@ -27,6 +27,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_fast_path.py
+	$(BIN)/python benchmarks/bench_ensemble.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -18,6 +18,7 @@ import time
 import torch
 
 import groklab
+from groklab._runtime import tune_malloc
 from groklab.models import build_model
 from groklab.tasks import make_task
 from groklab.training.loop import BatchSampler, loss_per_member
@@ -56,6 +57,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
+    tune_malloc()  # as the training loop does
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| preset | batch | reference ms/step | fast ms/step | speed-up |")
     print("|---|---|---|---|---|")

@@ -75,3 +75,30 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, groklab_cmd, case):
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
+
+
+def test_sigint_checkpoints_at_a_step_boundary_and_resumes(tmp_path, groklab_cmd):
+    sets = CASES["full_batch"]
+    subprocess.run(_train(groklab_cmd, tmp_path, "whole", sets), check=True, capture_output=True)
+    proc = subprocess.Popen(_train(groklab_cmd, tmp_path, "int", sets),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run_dir = tmp_path / "int"
+    deadline = time.time() + 120
+    while _resume_step(run_dir) < 100 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    summary = load_run(run_dir).summary
+    assert summary["status"] == "interrupted" and 100 <= summary["steps"] < 600
+    subprocess.run(groklab_cmd + ["train", "--resume", str(run_dir), "-q"], check=True, capture_output=True)
+    a, b = load_run(tmp_path / "whole"), load_run(run_dir)
+    ma = a.metrics[a.metrics.name != "time_s"].reset_index(drop=True)
+    mb = b.metrics[b.metrics.name != "time_s"].reset_index(drop=True)
+    assert ma.equals(mb)
+    wa = load_file(a.path / "checkpoints" / "step_00000600.safetensors")
+    wb = load_file(b.path / "checkpoints" / "step_00000600.safetensors")
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k

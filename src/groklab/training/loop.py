@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from groklab._runtime import tune_malloc
 from groklab.config import RunConfig
 from groklab.detect import member_events
 from groklab.models import build_model
@@ -105,6 +106,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, store: RunStore, fresh: bool):
         self.cfg, self.store = cfg, store
         tr = cfg.train
+        tune_malloc()
         if tr.threads:
             torch.set_num_threads(tr.threads)
         self.device = torch.device(tr.device)
@@ -137,8 +139,13 @@ class Trainer:
         if st.step == 0 and not self.rows:
             self._evaluate(0, time.perf_counter() - t0)
             self._checkpoint(0, time.perf_counter() - t0)
-        try:
+        with _StopRequests() as stop:
             while st.step < tr.steps and any(st.active):
+                if stop.requested:  # Ctrl-C / SIGTERM: leave at a step boundary, resumable
+                    st.status = "interrupted"
+                    self._checkpoint(st.step, time.perf_counter() - t0, final=True)
+                    bar.close()
+                    raise KeyboardInterrupt
                 # ---------------------------------------------------------- ALGO LOGIC
                 if self.full_batch:
                     tokens, targets = train_tokens, train_targets
@@ -168,11 +175,6 @@ class Trainer:
                     bar.update(st.step, ev)
                 if st.step % tr.checkpoint_every == 0 or st.step in self.keep_at:
                     self._checkpoint(st.step, time.perf_counter() - t0)
-        except KeyboardInterrupt:
-            st.status = "interrupted"
-            self._checkpoint(st.step, time.perf_counter() - t0, final=True)
-            bar.close()
-            raise
         if all(st.diverged):
             st.status = "diverged"
         elif st.step >= tr.steps:
@@ -274,6 +276,34 @@ def _f(row, key):
     return float(row[key])
 
 
+class _StopRequests:
+    """SIGINT/SIGTERM set a flag that the loop reads between steps, so an interrupted run
+    is checkpointed at a consistent point (never half-way through an update)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def _handler(self, signum, frame):
+        self.requested = True
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
 class _Progress:
     """A Rich progress bar with live train/val accuracy (mean over members)."""
 
@@ -347,5 +377,7 @@ def resume(run_dir: str | Path, progress: bool = True):
     summary = store.summary()
     if summary and summary["status"] in ("completed", "stopped", "diverged"):
         return Run(run_dir)
-    Trainer(cfg, store, fresh=False).run(progress)
+    check_device(cfg.train.device)
+    # killed before its first checkpoint: start again in the same directory
+    Trainer(cfg, store, fresh=not store.resume_path.is_file()).run(progress)
     return Run(run_dir)
