@@ -84,10 +84,22 @@ def layer_norm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float = 1
 
 
 def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-member affine map: x (E, ..., i), w (E, i, o), b (E, o) -> (E, ..., o)."""
+    """Per-member affine map: x (E, ..., i), w (E, i, o), b (E, o) -> (E, ..., o).
+
+    Batch invariance: member e gets the same bits whatever E is. The one exception BLAS
+    makes is a lone matrix-vector product (E = 1 with a side of length 1: PyTorch sends it
+    to gemv, whose rounding differs from the batched kernel's); such calls are padded to
+    two members so that they take the batched kernel too.
+    """
     E, i = x.shape[0], x.shape[-1]
     x3 = x.reshape(E, -1, i)
+    pad = E == 1 and min(x3.shape[1], i, w.shape[-1]) == 1
+    if pad:
+        x3, w = x3.expand(2, *x3.shape[1:]), w.expand(2, *w.shape[1:])
+        b = None if b is None else b.expand(2, *b.shape[1:])
     y = torch.bmm(x3, w) if b is None else torch.baddbmm(b.unsqueeze(1), x3, w)
+    if pad:
+        y = y[:1]
     return y.view(*x.shape[:-1], w.shape[-1])
 
 
