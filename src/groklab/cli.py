@@ -1,4 +1,4 @@
-"""The ``groklab`` command: train | runs | plot | presets | tasks.
+"""The ``groklab`` command: train | runs | plot | analyze | measures | presets | tasks.
 
 Bad input exits with status 2 and one line naming the field and the value, before any
 run directory is created.
@@ -125,6 +125,36 @@ def plot(
     except (RunDirError, ValueError) as e:
         _fail(str(e))
     out.print(f"wrote {path}")
+
+
+@app.command()
+def analyze(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    measures: str = typer.Option(..., "--measures", "-m", help="Comma-separated measure names (groklab measures)."),
+):
+    """Compute progress measures at every saved checkpoint; merge them into metrics.parquet."""
+    from groklab.analysis import analyze as run_analyze
+    from groklab.store import RunDirError
+
+    names = [n.strip() for n in measures.split(",") if n.strip()]
+    try:
+        new = run_analyze(run_dir, names, progress=True)
+    except (ConfigError, RunDirError) as e:
+        _fail(str(e))
+    out.print(f"{len(new)} values at {new['step'].nunique()} checkpoints written to {run_dir}/metrics.parquet")
+
+
+@app.command("measures")
+def list_measures():
+    """The progress measures, with their unit, cost and source."""
+    from groklab.measures import MEASURES
+
+    t = Table()
+    for col in ("measure", "unit", "cost", "source"):
+        t.add_column(col)
+    for m in MEASURES.values():
+        t.add_row(m.name, m.unit, m.cost, m.citation)
+    out.print(t)
 
 
 @app.command()

@@ -105,6 +105,7 @@ class TrainConfig:
     checkpoints_per_decade: int = 10  # weights kept on a log-spaced schedule for analysis
     stop_val_acc: Union[float, None] = 0.99  # early stop once every member holds this ...
     stop_patience: int = 5  # ... for this many evaluations; None turns early stop off
+    measures_per_decade: int = 8  # schedule of the costly live measures (cheap ones: every eval)
     device: str = "cpu"
     threads: Union[int, None] = None  # torch intra-op threads (None: torch's default)
     progress: bool = True
@@ -126,6 +127,8 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    measures: list = field(default_factory=list)  # progress measures computed live (`groklab measures`)
+    method: dict = field(default_factory=dict)  # acceleration methods, e.g. {"grokfast": {"kind": "ema"}}
     preset: Union[str, None] = None  # the preset it started from, for the record
 
     # ------------------------------------------------------------------ derived
@@ -206,6 +209,20 @@ class RunConfig:
         if tr.stop_val_acc is not None and not (0.0 < tr.stop_val_acc <= 1.0):
             raise ConfigError("train.stop_val_acc", tr.stop_val_acc, "must lie in (0, 1]")
         _positive("train.stop_patience", tr.stop_patience)
+        _positive("train.measures_per_decade", tr.measures_per_decade)
+        if not isinstance(self.method, dict):
+            raise ConfigError("method", self.method, "expected a table of methods")
+        from groklab.training.methods import validate_methods
+
+        validate_methods(self.method, self.n_members)
+        if not isinstance(self.measures, list):
+            raise ConfigError("measures", self.measures, "expected a list of measure names")
+        if self.measures:
+            from groklab.measures import MEASURES
+
+            for name in self.measures:
+                if name not in MEASURES:
+                    raise ConfigError("measures", name, f"unknown measure; choose from {', '.join(MEASURES)}")
         if not (tr.device == "cpu" or tr.device.startswith("cuda") or tr.device == "mps"):
             raise ConfigError("train.device", tr.device, "use cpu, cuda, cuda:N or mps")
         if not (0.0 < d.threshold <= 1.0):
@@ -322,7 +339,7 @@ def _section_and_field(cfg: RunConfig, key: str, value: Any) -> tuple[Any, str]:
             return cfg, key
         raise ConfigError(key, value, "unknown key; keys look like section.name, e.g. optim.lr")
     section, name = parts
-    sections = {f.name for f in dataclasses.fields(cfg) if f.name != "preset"}
+    sections = {f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, f.name))}
     if section not in sections:
         raise ConfigError(key, value, f"unknown section {section!r}; choose from {', '.join(sorted(sections))}")
     obj = getattr(cfg, section)
@@ -340,7 +357,17 @@ def _coerce(obj: Any, name: str, value: Any) -> Any:
 
 
 def set_value(cfg: RunConfig, key: str, value: Any) -> None:
-    """Set one dotted key, e.g. ``set_value(cfg, "optim.lr", 3e-3)``; checks the key exists."""
+    """Set one dotted key, e.g. ``set_value(cfg, "optim.lr", 3e-3)``; checks the key exists.
+    Method knobs nest: ``method.grokfast.alpha``, ``method.perp_grad=true``."""
+    parts = key.split(".")
+    if parts[0] == "method" and len(parts) in (2, 3):
+        if len(parts) == 2:
+            cfg.method[parts[1]] = value
+        else:
+            sub = cfg.method.get(parts[1])
+            cfg.method[parts[1]] = sub = dict(sub) if isinstance(sub, dict) else {}
+            sub[parts[2]] = value
+        return
     obj, name = _section_and_field(cfg, key, value)
     setattr(obj, name, _coerce(obj, name, value))
 
@@ -348,6 +375,14 @@ def set_value(cfg: RunConfig, key: str, value: Any) -> None:
 def apply_dict(cfg: RunConfig, d: dict, prefix: str = "") -> RunConfig:
     """Apply a nested dict (as from TOML or config.json) onto ``cfg``."""
     for k, v in d.items():
+        if not prefix and k == "method" and isinstance(v, dict):
+            for name, knobs in v.items():  # [method.grokfast] tables
+                if isinstance(knobs, dict):
+                    for kk, vv in knobs.items():
+                        set_value(cfg, f"method.{name}.{kk}", vv)
+                else:
+                    set_value(cfg, f"method.{name}", knobs)
+            continue
         if isinstance(v, dict):
             if prefix:
                 raise ConfigError(f"{prefix}{k}", v, "sections do not nest")

@@ -23,6 +23,7 @@ CASES = {
     "full_batch": BASE,
     "minibatch_2layer_ln": BASE + ["train.batch_size=64", "model.n_layers=2", "model.layer_norm=true",
                                    "task.layout=aopb="],
+    "grokfast_norm_constraint": BASE + ["method.grokfast.kind=ema", "method.norm_constraint.factor=1.0"],
 }
 
 

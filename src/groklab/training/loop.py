@@ -23,6 +23,7 @@ from groklab.detect import member_events
 from groklab.models import build_model
 from groklab.store import RunStore
 from groklab.tasks import make_task
+from groklab.training.methods import build_methods
 from groklab.training.optim import EnsembleOptimizer
 from groklab.training.schedule import eval_steps, log_steps
 
@@ -117,11 +118,13 @@ class Trainer:
         as_t = lambda key: torch.tensor(cfg.member_values(key), dtype=dtype, device=self.device)  # noqa: E731
         self.opt = EnsembleOptimizer(dict(self.model.named_parameters()), self.model.param_groups(),
                                      cfg.optim, as_t("optim.lr"), as_t("optim.weight_decay"))
+        self.methods = build_methods(cfg.method, self.opt, specs=self.model.specs)  # before any step
         n_train = len(self.task.train_idx)
         self.full_batch = tr.batch_size is None or tr.batch_size >= n_train
         self.sampler = None if self.full_batch else BatchSampler(n_train, tr.batch_size, cfg.member_values("train.seeds"))
         self.eval_at = set(eval_steps(tr.steps, tr.eval_every, tr.evals_per_decade))
         self.keep_at = set(log_steps(tr.steps, tr.checkpoints_per_decade))
+        self.measure_at = set(log_steps(tr.steps, tr.measures_per_decade))
         self.rows: list[tuple[int, int, str, float]] = []
         self.st = LoopState(active=[True] * E, diverged=[False] * E, held=[0] * E)
         if not fresh:
@@ -155,11 +158,16 @@ class Trainer:
                     if self.E == 1:
                         tokens, targets = tokens[0], targets[0]
                 logits = model(tokens)  # (E, N, C)
-                loss = loss_per_member(logits, targets, tr.loss)  # (E,)
+                loss = self.methods.loss(logits, targets, tr.loss)  # (E,)   [method point: loss]
                 loss.sum().backward()  # members are independent: each gets its own gradient
                 finite = torch.isfinite(loss)
                 lr_scale = min(1.0, (st.step + 1) / cfg.optim.warmup_steps) if cfg.optim.warmup_steps else 1.0
-                self.opt.step(active & finite, lr_scale)
+                step_mask = active & finite
+                grad = None
+                if self.methods.grad_filters:  # [method point: gradient] Grokfast, perp-grad
+                    grad = self.methods.filter_grad(self.opt.flat_grad(), self.opt.flat)
+                self.opt.step(step_mask, lr_scale, grad=grad)
+                self.methods.after_step(self.opt, step_mask, lr_scale)  # [method point: after step]
                 self.opt.zero_grad()
                 st.step += 1
                 # ---------------------------------------------------------- end ALGO LOGIC
@@ -195,6 +203,16 @@ class Trainer:
             for name, vals in ev.items():
                 self.rows.append((step, e, name, float(vals[e])))
             self.rows.append((step, e, "time_s", float(elapsed)))
+        if self.cfg.measures:  # progress measures: cheap ones every evaluation, costly ones sparser
+            from groklab import measures
+
+            names = [n for n in self.cfg.measures
+                     if measures.MEASURES[n].cost == "cheap" or step in self.measure_at]
+            for name, vals in measures.compute(names, self.model, self.task).items():
+                if name in ev:  # weight_norm is already logged
+                    continue
+                for e, v in enumerate(vals.tolist()):
+                    self.rows.append((step, e, name, float(v)))
         return ev
 
     def _early_stop(self, ev: dict[str, list[float]]) -> bool:
@@ -222,6 +240,7 @@ class Trainer:
             self.store.write_weights(step, weights)
         tensors = {f"model.{k}": v for k, v in weights.items()}
         tensors.update(self.opt.state_tensors())
+        tensors.update(self.methods.state_tensors())
         sampler_state = {}
         if self.sampler is not None:
             t, sampler_state = self.sampler.state()
@@ -236,6 +255,7 @@ class Trainer:
         self.model.load_state_dict({k[6:]: v.to(self.device) for k, v in tensors.items() if k.startswith("model.")})
         self.opt.load_state_tensors({k: v.to(self.device) for k, v in tensors.items() if k.startswith("optim.")},
                                     state["optim_t"])
+        self.methods.load_state_tensors({k: v.to(self.device) for k, v in tensors.items() if k.startswith("method.")})
         if self.sampler is not None:
             self.sampler.load(tensors, state["sampler"])
         df = self.store.metrics()

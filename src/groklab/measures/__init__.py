@@ -1,0 +1,145 @@
+"""Progress measures: named, pure functions of (model, task) -> {metric name: (E,) tensor}.
+
+>>> from groklab import measures
+>>> measures.compute(["weight_norm", "fourier", "rqi"], model, task)
+{"weight_norm": tensor([...]), "fourier_key_share": tensor([...]), ...}
+
+Each entry of :data:`MEASURES` is one function; one function may produce several metric
+names (``Measure.metrics``). Every function runs under ``torch.no_grad``, touches no global
+state and draws no random numbers; every value is per ensemble member, shape (E,), float64,
+on the CPU. Measures that do not apply to a (model, task) are skipped by :func:`compute`
+unless ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from groklab.measures._common import has_embedding, is_modular_add, is_zp
+from groklab.measures.fourier import (
+    embedding_key_frequencies,
+    fourier,
+    fourier_basis,
+    fourier_logit_measures,
+    fourier_neurons,
+    frequency_sq_norms,
+    gini,
+    ipr,
+    key_frequencies,
+    neuron_frequency_fraction,
+    restricted_loss,
+)
+from groklab.measures.numerics import (
+    data_bits_from_logits,
+    description_length,
+    model_bits_of,
+    softmax_collapse,
+    softmax_collapse_from_logits,
+    weight_norm,
+)
+from groklab.measures.parallelograms import embedding_scale, rqi, rqi_from_embedding
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    fn: Callable[..., dict[str, torch.Tensor]]
+    unit: str
+    cost: str  # "cheap" | "costly"
+    applies_to: Callable[[object, object], bool]
+    citation: str
+    metrics: tuple[str, ...] = field(default=())  # names it always produces (others may be added)
+
+
+def _always(model, task) -> bool:
+    return True
+
+
+def _fourier_ok(model, task) -> bool:
+    return is_zp(task) and has_embedding(model, task)
+
+
+def _neurons_ok(model, task) -> bool:
+    return is_zp(task) and (hasattr(model, "blocks_0_W_in") or getattr(model, "n_dec", 0) > 1)
+
+
+def _restricted_ok(model, task) -> bool:
+    return is_modular_add(task) and is_zp(task) and has_embedding(model, task)
+
+
+def _rqi_ok(model, task) -> bool:
+    return task.cfg.op in ("add", "add_int") and has_embedding(model, task)
+
+
+NANDA = "Nanda et al. 2023, Progress measures for grokking via mechanistic interpretability (ICLR)"
+MEASURES: dict[str, Measure] = {
+    m.name: m
+    for m in [
+        Measure("weight_norm", weight_norm, "L2 norm", "cheap", _always,
+                "Liu et al. 2023, Omnigrok: Grokking beyond algorithmic data (ICLR)", ("weight_norm",)),
+        Measure("fourier", fourier, "share / index", "cheap", _fourier_ok, NANDA,
+                ("fourier_key_share", "fourier_n_key", "fourier_gini", "fourier_ipr")),
+        Measure("fourier_neurons", fourier_neurons, "share of neurons", "costly", _neurons_ok, NANDA,
+                ("fourier_neuron_frac",)),
+        Measure("restricted_loss", restricted_loss, "nats (R^2 unitless)", "costly", _restricted_ok, NANDA,
+                ("restricted_loss", "restricted_loss_all", "excluded_loss", "excluded_loss_all",
+                 "logit_approx_r2")),
+        Measure("rqi", rqi, "share", "costly", _rqi_ok,
+                "Liu et al. 2022, Towards Understanding Grokking: An Effective Theory of "
+                "Representation Learning (NeurIPS)", ("rqi", "rqi_pred_acc")),
+        Measure("description_length", description_length, "bits", "costly", _always,
+                "DeMoss et al. 2024, The Complexity Dynamics of Grokking; MDL (Grünwald 2007)",
+                ("data_bits", "model_bits", "description_bits")),
+        Measure("softmax_collapse", softmax_collapse, "share of train rows", "cheap", _always,
+                "Prieto et al. 2025, Grokking at the edge of numerical stability (ICLR)",
+                ("softmax_collapse", "zero_loss_fraction")),
+    ]
+}
+
+
+def applicable(model, task, cost: str | None = None) -> list[str]:
+    """Names of the measures that apply to (model, task), optionally of one cost only."""
+    return [n for n, m in MEASURES.items() if m.applies_to(model, task) and (cost is None or m.cost == cost)]
+
+
+@torch.no_grad()
+def compute(names, model, task, options: dict[str, dict] | None = None,
+            strict: bool = False) -> dict[str, torch.Tensor]:
+    """Evaluate the measures ``names`` (registry keys; None: every applicable one) for every
+    member -> {metric name: (E,) float64 CPU tensor}. ``options`` maps a measure name to
+    keyword arguments of its function (e.g. ``{"restricted_loss": {"key_freqs": [14, 35]}}``).
+    Measures that do not apply are skipped (``strict=True``: ValueError instead); unknown
+    names raise KeyError."""
+    names = applicable(model, task) if names is None else list(names)
+    unknown = [n for n in names if n not in MEASURES]
+    if unknown:
+        raise KeyError(f"unknown measures {unknown}; choose from {', '.join(MEASURES)}")
+    options = options or {}
+    was_training = model.training
+    model.eval()
+    try:
+        out: dict[str, torch.Tensor] = {}
+        for n in names:
+            m = MEASURES[n]
+            if not m.applies_to(model, task):
+                if strict:
+                    raise ValueError(f"measure {n!r} does not apply to this model and task")
+                continue
+            for k, v in m.fn(model, task, **options.get(n, {})).items():
+                out[k] = v.detach().to("cpu", torch.float64)
+        return out
+    finally:
+        model.train(was_training)
+
+
+__all__ = [
+    "MEASURES", "Measure", "compute", "applicable",
+    "weight_norm", "fourier", "fourier_neurons", "restricted_loss", "rqi", "description_length",
+    "softmax_collapse",
+    "fourier_basis", "frequency_sq_norms", "key_frequencies", "embedding_key_frequencies", "gini", "ipr",
+    "neuron_frequency_fraction", "fourier_logit_measures", "rqi_from_embedding", "embedding_scale",
+    "data_bits_from_logits", "model_bits_of", "softmax_collapse_from_logits",
+]

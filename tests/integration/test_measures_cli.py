@@ -1,0 +1,37 @@
+"""Progress measures live during training and post hoc with `groklab analyze`."""
+
+import subprocess
+
+import groklab
+from groklab import load_run
+
+SMALL = ["task.p=13", "model.d_model=16", "model.n_heads=2", "model.d_mlp=32", "train.steps=40",
+         "train.stop_val_acc=none", "train.seeds=[0,1]"]
+
+
+def test_live_measures_and_analyze(tmp_path, groklab_cmd):
+    cfg = groklab.resolve("demo", overrides=SMALL + ['measures=["fourier","softmax_collapse","rqi"]',
+                                                     "train.measures_per_decade=4"])
+    run = groklab.train(cfg, tmp_path / "m", progress=False)
+    df = run.metrics
+    names = set(df.name)
+    assert {"fourier_key_share", "softmax_collapse", "rqi"} <= names
+    evals = set(df[df.name == "val_acc"].step)
+    assert set(df[df.name == "fourier_key_share"].step) == evals  # cheap: every evaluation
+    rqi_steps = set(df[df.name == "rqi"].step)
+    assert rqi_steps < evals and {0, 40} <= rqi_steps  # costly: its own sparser schedule
+    assert (df.groupby(["step", "member", "name"]).size() == 1).all()  # no duplicate rows
+
+    r = subprocess.run(groklab_cmd + ["analyze", str(run.path), "--measures", "restricted_loss,description_length"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    df2 = load_run(run.path).metrics
+    steps = set(df2[df2.name == "restricted_loss"].step)
+    assert steps == set(run.checkpoint_steps)
+    assert {"excluded_loss", "data_bits", "model_bits", "description_bits"} <= set(df2.name)
+    assert len(df2[df2.name == "val_acc"]) == len(df[df.name == "val_acc"])  # the rest kept
+
+    r = subprocess.run(groklab_cmd + ["analyze", str(run.path), "--measures", "nope"], capture_output=True, text=True)
+    assert r.returncode == 2 and "nope" in r.stderr
+    r = subprocess.run(groklab_cmd + ["measures"], capture_output=True, text=True)
+    assert r.returncode == 0 and "restricted_loss" in r.stdout

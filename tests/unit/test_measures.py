@@ -1,0 +1,250 @@
+"""Known-answer tests for groklab.measures (tiny models, p = 11)."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import groklab
+from groklab import measures
+from groklab.measures import MEASURES
+
+BASE = ["task.p=11", "model.d_model=16", "model.n_heads=2", "model.d_mlp=32", "train.seeds=[0,1]"]
+TOY = ["model.kind=toy", "model.d_embed=4", "model.hidden=[16]"]
+
+
+def build(*overrides):
+    cfg = groklab.resolve("demo", overrides=[*BASE, *overrides])
+    task = groklab.tasks.make_task(cfg.task)
+    return groklab.models.build_model(cfg, task), task
+
+
+def planted(p, d, freqs_amps, seed=0):
+    """W (p, d) = sum_k amp_k (cos(w_k a) u_k + sin(w_k a) v_k) with orthonormal u_k, v_k."""
+    g = torch.Generator().manual_seed(seed)
+    Q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    a = torch.arange(p, dtype=torch.float64)[:, None]
+    W = torch.zeros(p, d, dtype=torch.float64)
+    for i, (k, amp) in enumerate(freqs_amps):
+        w = 2 * math.pi * k / p
+        W += amp * (torch.cos(w * a) * Q[2 * i] + torch.sin(w * a) * Q[2 * i + 1])
+    return W
+
+
+# --------------------------------------------------------------------------- Fourier
+
+
+def test_fourier_basis_orthonormal():
+    for p in (7, 11, 12):
+        B = measures.fourier_basis(p)
+        assert torch.allclose(B @ B.T, torch.eye(p, dtype=B.dtype), atol=1e-12)
+
+
+def test_planted_embedding_key_frequencies():
+    model, task = build()
+    W = planted(11, 16, [(3, 1.0), (5, 0.7)])
+    with torch.no_grad():
+        model.W_E[0, :11] = W.float()
+        model.W_E[1, :11] = torch.randn(11, 16, generator=torch.Generator().manual_seed(3))
+    assert measures.embedding_key_frequencies(model, task)[0] == [3, 5]
+    out = measures.fourier(model, task)
+    assert out["fourier_key_share"][0] == pytest.approx(1.0, abs=1e-6)
+    assert out["fourier_n_key"][0] == 2
+    assert out["fourier_key_share"][1] < 0.6  # random Gaussian: no structure
+    assert out["fourier_ipr"][0] > out["fourier_ipr"][1]
+    assert out["fourier_gini"][0] > out["fourier_gini"][1]
+    # fixed key frequencies override the rule
+    fixed = measures.fourier(model, task, key_freqs=[3])
+    assert fixed["fourier_key_share"][0] == pytest.approx(1 / (1 + 0.7**2), abs=1e-6)
+
+
+def test_random_embedding_key_share_low_larger_p():
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(2, 31, 32, generator=g, dtype=torch.float64)
+    sq = measures.frequency_sq_norms(W)
+    keys = measures.key_frequencies(sq)
+    share = torch.tensor([sq[e, keys[e]].sum() / sq[e, 1:].sum() for e in range(2)])
+    assert (share < 0.3).all()
+
+
+def test_gini_ipr_extremes():
+    flat, spike = torch.ones(5, dtype=torch.float64), torch.tensor([0, 0, 3.0, 0, 0], dtype=torch.float64)
+    assert measures.gini(flat) == pytest.approx(0.0)
+    assert measures.gini(spike) == pytest.approx(4 / 5)
+    assert measures.ipr(flat) == pytest.approx(1 / 5)
+    assert measures.ipr(spike) == pytest.approx(1.0)
+
+
+def test_neuron_frequency_fraction():
+    p = 11
+    x = torch.arange(p, dtype=torch.float64)
+    a, b = x[:, None], x[None, :]
+    w = 2 * math.pi * 3 / p
+    n1 = torch.cos(w * a) + 0.5 * torch.sin(w * b) + torch.cos(w * a) * torch.sin(w * b) + 2.0
+    n2 = torch.relu(torch.cos(2 * math.pi * 4 / p * (a + b)))  # mostly frequency 4 (+ harmonics)
+    rnd = torch.randn(p, p, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    acts = torch.stack([n1, rnd, torch.zeros(p, p, dtype=torch.float64)], -1)[None]
+    assert measures.neuron_frequency_fraction(acts).tolist() == [pytest.approx(1 / 3)]
+    only = measures.neuron_frequency_fraction(n1[None, :, :, None])
+    assert only.item() == 1.0
+    assert measures.neuron_frequency_fraction(n2[None, :, :, None]).item() in (0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- restricted / excluded loss
+
+
+def ideal_logits(p, keys, alpha, E=2):
+    x = torch.arange(p, dtype=torch.float64)
+    abc = x[:, None, None] + x[None, :, None] - x[None, None, :]
+    L = sum(alpha * torch.cos(2 * math.pi * k / p * abc) for k in keys)
+    return L.expand(E, p, p, p).clone()
+
+
+def ce_on(L, task, idx):
+    return F.cross_entropy(L[task.a[idx], task.b[idx]], task.c[idx]).item()
+
+
+def test_restricted_excluded_ideal_table():
+    _, task = build()
+    p = 11
+    L = ideal_logits(p, [2, 5], 3.0)
+    out = measures.fourier_logit_measures(L, task, [2, 5])
+    full = ce_on(L[0], task, task.train_idx)
+    assert out["restricted_loss"][0].item() == pytest.approx(full, abs=1e-9)
+    assert out["restricted_loss_all"][1].item() == pytest.approx(ce_on(L[0], task, torch.arange(p * p)), abs=1e-9)
+    assert out["excluded_loss"][0].item() == pytest.approx(math.log(p), abs=1e-9)
+    assert out["logit_approx_r2"][0].item() == pytest.approx(1.0, abs=1e-9)
+    # keeping only k=2: the restricted logits are the k=2 term alone, the excluded the k=5 term
+    part = measures.fourier_logit_measures(L, task, [2])
+    assert part["restricted_loss"][0].item() == pytest.approx(ce_on(ideal_logits(p, [2], 3.0)[0], task, task.train_idx), abs=1e-9)
+    assert part["excluded_loss"][0].item() == pytest.approx(ce_on(ideal_logits(p, [5], 3.0)[0], task, task.train_idx), abs=1e-9)
+    assert part["logit_approx_r2"][0].item() == pytest.approx(0.5, abs=1e-9)
+    # a constant per-(a,b) shift changes nothing
+    shifted = L + torch.randn(2, p, p, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert measures.fourier_logit_measures(shifted, task, [2, 5])["logit_approx_r2"][0].item() == pytest.approx(1.0)
+
+
+def test_restricted_loss_on_model_runs_with_fixed_keys():
+    model, task = build()
+    out = measures.restricted_loss(model, task, key_freqs=[1, 2])
+    assert set(out) >= {"restricted_loss", "excluded_loss", "logit_approx_r2"}
+    assert all(v.shape == (2,) and torch.isfinite(v).all() for v in out.values())
+
+
+# --------------------------------------------------------------------------- RQI
+
+
+def test_rqi_linear_vs_random_embedding():
+    model, task = build(*TOY, "task.op=add_int")
+    v = torch.tensor([0.3, -1.0, 0.5, 2.0])
+    with torch.no_grad():
+        model.W_E[0] = torch.arange(11, dtype=torch.float32)[:, None] * v
+        model.W_E[1] = torch.randn(11, 4, generator=torch.Generator().manual_seed(0))
+    out = measures.rqi(model, task)
+    assert out["rqi"][0].item() == 1.0
+    assert out["rqi"][1].item() < 0.05
+    assert out["rqi_pred_acc"][0] > out["rqi_pred_acc"][1]
+
+
+def test_rqi_modular_uses_answer_mod_p():
+    model, task = build(*TOY)  # a + b mod 11: a linear embedding is not modular
+    with torch.no_grad():
+        model.W_E[:] = torch.arange(11, dtype=torch.float32)[:, None] * torch.tensor([1.0, 0, 0, 0])
+    r = measures.rqi(model, task)["rqi"][0].item()
+    assert 0.2 < r < 0.9  # exact only for the pairs whose plain sums agree
+
+
+# --------------------------------------------------------------------------- description length
+
+
+def test_model_bits_grow_with_nonzero_weights():
+    g = torch.Generator().manual_seed(0)
+    bits = []
+    for n_nonzero in (0, 100, 1000, 4000):
+        w = torch.zeros(4000)
+        w[:n_nonzero] = torch.randn(n_nonzero, generator=g)
+        bits.append(measures.model_bits_of([w]))
+    assert bits == sorted(bits) and bits[0] < bits[-1] / 10
+    # below the quantisation step counts as zero
+    assert measures.model_bits_of([torch.full((4000,), 1e-3)]) == bits[0]
+
+
+def test_data_bits_by_hand_and_model():
+    logits = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]])
+    targets = torch.tensor([0, 2])
+    z = math.exp(2) + 1 + math.exp(-1)
+    expected = -math.log2(math.exp(2) / z) + math.log2(3)
+    assert measures.data_bits_from_logits(logits, targets).item() == pytest.approx(expected, rel=1e-12)
+
+    model, task = build(*TOY)
+    out = measures.description_length(model, task)
+    lg = model(task.tokens[task.train_idx]).double()
+    ce = F.cross_entropy(lg[1], task.c[task.train_idx], reduction="sum").item() / math.log(2)
+    assert out["data_bits"][1].item() == pytest.approx(ce, rel=1e-9)
+    assert torch.equal(out["description_bits"], out["data_bits"] + out["model_bits"])
+    with torch.no_grad():
+        for p in model.parameters():
+            p[0] = 0
+    zeroed = measures.description_length(model, task)["model_bits"]
+    assert zeroed[0] < zeroed[1]
+
+
+# --------------------------------------------------------------------------- softmax collapse
+
+
+def test_softmax_collapse():
+    targets = torch.tensor([0, 1, 2])
+    big = torch.full((1, 3, 5), -100.0)
+    big[0, torch.arange(3), targets] = 100.0
+    out = measures.softmax_collapse_from_logits(big, targets)
+    assert out["softmax_collapse"].item() == 1.0 and out["zero_loss_fraction"].item() == 1.0
+    small = torch.zeros(1, 3, 5)
+    small[0, torch.arange(3), targets] = 3.0
+    out = measures.softmax_collapse_from_logits(small, targets)
+    assert out["softmax_collapse"].item() == 0.0 and out["zero_loss_fraction"].item() == 0.0
+    mixed = torch.cat([big[:, :2], small[:, 2:]], 1)
+    assert measures.softmax_collapse_from_logits(mixed, targets)["softmax_collapse"].item() == pytest.approx(2 / 3)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+REQUIRED = {"weight_norm", "fourier_key_share", "restricted_loss", "excluded_loss", "logit_approx_r2",
+            "rqi", "data_bits", "model_bits", "description_bits", "softmax_collapse"}
+
+
+def single_member(model, cfg_overrides, e):
+    one, _ = build(*cfg_overrides, "train.seeds=[5]")
+    with torch.no_grad():
+        for (n, p), (_, q) in zip(one.named_parameters(), model.named_parameters()):
+            p.copy_(q[e : e + 1])
+    return one
+
+
+@pytest.mark.parametrize("overrides", [(), TOY, (*TOY, "task.op=add_int")], ids=["transformer", "toy", "toy_int"])
+def test_registry_every_measure_per_member(overrides):
+    model, task = build(*overrides)
+    res = measures.compute(None, model, task)
+    assert all(v.shape == (2,) and v.dtype == torch.float64 for v in res.values())
+    for name in measures.applicable(model, task):
+        assert set(MEASURES[name].metrics) <= set(res)
+    if "task.op=add_int" not in overrides:
+        assert REQUIRED <= set(res)
+    assert res["weight_norm"][0] != res["weight_norm"][1]
+    for e in range(2):
+        one = single_member(model, overrides, e)
+        r1 = measures.compute(None, one, task)
+        assert set(r1) == set(res)
+        for k in res:
+            assert r1[k].shape == (1,)
+            assert r1[k][0].item() == pytest.approx(res[k][e].item(), rel=1e-5, abs=1e-6), k
+
+
+def test_compute_unknown_and_strict():
+    model, task = build(*TOY, "task.op=add_int")
+    with pytest.raises(KeyError):
+        measures.compute(["nope"], model, task)
+    assert "fourier_key_share" not in measures.compute(["fourier"], model, task)
+    with pytest.raises(ValueError):
+        measures.compute(["fourier"], model, task, strict=True)
