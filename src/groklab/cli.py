@@ -115,13 +115,20 @@ def plot(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default RUN_DIR/curves.png)."),
     member: Optional[int] = typer.Option(None, "--member", help="Only this ensemble member."),
+    measures: Optional[str] = typer.Option(None, "--measures", "-m",
+                                           help="Comma-separated saved metrics to draw under the accuracy."),
 ):
-    """Accuracy and loss vs step (log x), train and val, events marked; from saved files."""
-    from groklab.report.plots import plot_run
+    """Accuracy and loss vs step (log x), train and val, events marked; from saved files.
+    With --measures: accuracy and the named progress measures, one panel each."""
+    from groklab.report.plots import plot_measures, plot_run
     from groklab.store import RunDirError
 
     try:
-        path = plot_run(run_dir, output, member)
+        if measures:
+            names = [n.strip() for n in measures.split(",") if n.strip()]
+            path = plot_measures(run_dir, names, output, member or 0)
+        else:
+            path = plot_run(run_dir, output, member)
     except (RunDirError, ValueError) as e:
         _fail(str(e))
     out.print(f"wrote {path}")
@@ -142,6 +149,24 @@ def analyze(
     except (ConfigError, RunDirError) as e:
         _fail(str(e))
     out.print(f"{len(new)} values at {new['step'].nunique()} checkpoints written to {run_dir}/metrics.parquet")
+
+
+@app.command()
+def fourier(
+    run_dir: Path = typer.Argument(..., help="A run directory (a modular task)."),
+    step: Optional[int] = typer.Option(None, "--step", help="Checkpoint step (default: the last)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path."),
+    member: int = typer.Option(0, "--member", help="Ensemble member."),
+):
+    """The embedding's Fourier spectrum and its circle on the top key frequency."""
+    from groklab.report.plots import plot_fourier
+    from groklab.store import RunDirError
+
+    try:
+        path = plot_fourier(run_dir, step, output, member)
+    except (RunDirError, ValueError) as e:
+        _fail(str(e))
+    out.print(f"wrote {path}")
 
 
 @app.command("measures")

@@ -35,3 +35,19 @@ def test_live_measures_and_analyze(tmp_path, groklab_cmd):
     assert r.returncode == 2 and "nope" in r.stderr
     r = subprocess.run(groklab_cmd + ["measures"], capture_output=True, text=True)
     assert r.returncode == 0 and "restricted_loss" in r.stdout
+
+
+def test_measure_and_fourier_plots(tmp_path, groklab_cmd):
+    run = groklab.train(groklab.resolve("demo", overrides=SMALL + ['measures=["fourier"]']), tmp_path / "f",
+                        progress=False)
+    png = tmp_path / "m.png"
+    r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "fourier_key_share,weight_norm", "-o", str(png)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "rqi"], capture_output=True, text=True)
+    assert r.returncode == 2 and "groklab analyze" in r.stderr  # not saved yet: says how to get it
+    r = subprocess.run(groklab_cmd + ["fourier", str(run.path), "--step", "0", "-o", str(tmp_path / "f.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
