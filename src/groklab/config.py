@@ -105,7 +105,7 @@ class TrainConfig:
     checkpoints_per_decade: int = 10  # weights kept on a log-spaced schedule for analysis
     stop_val_acc: Union[float, None] = 0.99  # early stop once every member holds this ...
     stop_patience: int = 5  # ... for this many evaluations; None turns early stop off
-    measures_per_decade: int = 8  # schedule of the costly live measures (cheap ones: every eval)
+    measures_per_decade: int = 5  # schedule of the costly live measures (cheap ones: every eval)
     device: str = "cpu"
     threads: Union[int, None] = None  # torch intra-op threads (None: torch's default)
     progress: bool = True
