@@ -11,10 +11,11 @@ from groklab.store import METRIC_COLUMNS
 
 
 def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = None,
-            progress: bool = False) -> pd.DataFrame:
+            progress: bool = False, final_keys: bool = False) -> pd.DataFrame:
     """Compute ``names`` at every saved checkpoint (or ``steps``) and merge the rows into
     ``metrics.parquet`` (same long format; a recomputed value replaces the old one).
-    Returns the new rows."""
+    ``final_keys``: every Fourier measure uses the key frequencies of the last checkpoint
+    at every step, as Nanda et al. 2023 draw their progress measures. Returns the new rows."""
     from groklab import measures
     from groklab.config import ConfigError
 
@@ -24,6 +25,12 @@ def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = Non
     run = Run(run_dir)
     task = run.task
     steps = run.checkpoint_steps if steps is None else steps
+    options = {}
+    if final_keys:
+        from groklab.measures.fourier import embedding_key_frequencies
+
+        keys = embedding_key_frequencies(run.model(), task)  # one list per member
+        options = {n: {"key_freqs": keys} for n in ("fourier", "restricted_loss") if n in names}
     rows = []
     it = steps
     if progress:
@@ -32,7 +39,7 @@ def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = Non
         it = track(steps, description="analyze")
     for step in it:
         model = run.model(step=step)
-        for name, vals in measures.compute(names, model, task).items():
+        for name, vals in measures.compute(names, model, task, options=options).items():
             rows.extend((step, e, name, float(v)) for e, v in enumerate(vals.tolist()))
     new = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     old = run.metrics

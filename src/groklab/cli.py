@@ -138,6 +138,8 @@ def plot(
 def analyze(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     measures: str = typer.Option(..., "--measures", "-m", help="Comma-separated measure names (groklab measures)."),
+    final_keys: bool = typer.Option(False, "--final-keys",
+                                    help="Fourier measures use the last checkpoint's key frequencies at every step."),
 ):
     """Compute progress measures at every saved checkpoint; merge them into metrics.parquet."""
     from groklab.analysis import analyze as run_analyze
@@ -145,7 +147,7 @@ def analyze(
 
     names = [n.strip() for n in measures.split(",") if n.strip()]
     try:
-        new = run_analyze(run_dir, names, progress=True)
+        new = run_analyze(run_dir, names, progress=True, final_keys=final_keys)
     except (ConfigError, RunDirError) as e:
         _fail(str(e))
     out.print(f"{len(new)} values at {new['step'].nunique()} checkpoints written to {run_dir}/metrics.parquet")

@@ -31,6 +31,18 @@ def test_live_measures_and_analyze(tmp_path, groklab_cmd):
     assert {"excluded_loss", "data_bits", "model_bits", "description_bits"} <= set(df2.name)
     assert len(df2[df2.name == "val_acc"]) == len(df[df.name == "val_acc"])  # the rest kept
 
+    # Nanda et al.'s convention: the final checkpoint's key frequencies at every step
+    from groklab.measures.fourier import embedding_key_frequencies
+
+    final = embedding_key_frequencies(run.model(), run.task)
+    r = subprocess.run(groklab_cmd + ["analyze", str(run.path), "--measures", "fourier", "--final-keys"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    df3 = load_run(run.path).metrics
+    n_key = df3[(df3.name == "fourier_n_key")]
+    for e, keys in enumerate(final):
+        assert set(n_key[n_key.member == e].value) == {len(keys)}  # the same keys at every step
+
     r = subprocess.run(groklab_cmd + ["analyze", str(run.path), "--measures", "nope"], capture_output=True, text=True)
     assert r.returncode == 2 and "nope" in r.stderr
     r = subprocess.run(groklab_cmd + ["measures"], capture_output=True, text=True)
