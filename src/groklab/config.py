@@ -349,8 +349,8 @@ def _section_and_field(cfg: RunConfig, key: str, value: Any) -> tuple[Any, str]:
     return obj, name
 
 
-def _coerce(obj: Any, name: str, value: Any) -> Any:
-    """Light coercion: ints where floats are expected stay ints (TOML-faithful)."""
+def _coerce(value: Any) -> Any:
+    """"none"/"null" strings mean None; everything else is kept as given (TOML-faithful)."""
     if isinstance(value, str) and value.lower() in ("none", "null"):
         return None
     return value
@@ -369,7 +369,7 @@ def set_value(cfg: RunConfig, key: str, value: Any) -> None:
             sub[parts[2]] = value
         return
     obj, name = _section_and_field(cfg, key, value)
-    setattr(obj, name, _coerce(obj, name, value))
+    setattr(obj, name, _coerce(value))
 
 
 def apply_dict(cfg: RunConfig, d: dict, prefix: str = "") -> RunConfig:

@@ -8,7 +8,6 @@ the device and whatever the other members are.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -104,7 +103,3 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> t
 
 
 ACTS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
-
-
-def fan_in_std(fan_in: int) -> float:
-    return 1.0 / math.sqrt(fan_in)
