@@ -28,6 +28,11 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
+def _names(text: str) -> list[str]:
+    """"a, b,c" -> ["a", "b", "c"]"""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def _fmt(x, nd=3):
     if x is None:
         return "-"
@@ -125,8 +130,7 @@ def plot(
 
     try:
         if measures:
-            names = [n.strip() for n in measures.split(",") if n.strip()]
-            path = plot_measures(run_dir, names, output, member or 0)
+            path = plot_measures(run_dir, _names(measures), output, member or 0)
         else:
             path = plot_run(run_dir, output, member)
     except (RunDirError, ValueError) as e:
@@ -145,9 +149,8 @@ def analyze(
     from groklab.analysis import analyze as run_analyze
     from groklab.store import RunDirError
 
-    names = [n.strip() for n in measures.split(",") if n.strip()]
     try:
-        new = run_analyze(run_dir, names, progress=True, final_keys=final_keys)
+        new = run_analyze(run_dir, _names(measures), progress=True, final_keys=final_keys)
     except (ConfigError, RunDirError) as e:
         _fail(str(e))
     out.print(f"{len(new)} values at {new['step'].nunique()} checkpoints written to {run_dir}/metrics.parquet")
