@@ -1,4 +1,4 @@
-"""The ``groklab`` command: train | runs | plot | analyze | measures | presets | tasks.
+"""The ``groklab`` command: train | sweep | phase-diagram | runs | plot | analyze | measures | presets | tasks.
 
 Bad input exits with status 2 and one line naming the field and the value, before any
 run directory is created.
@@ -88,6 +88,67 @@ def _print_summary(run) -> None:
                   _fmt(m["val_acc"]), _fmt(m["step_train_99"]), _fmt(m["step_val_99"]),
                   _fmt(m["seconds_val_99"], 1), m["phase"] or "-")
     out.print(t)
+
+
+@app.command()
+def sweep(
+    spec: Path = typer.Argument(..., help="A sweep spec (TOML); see sweeps/ for examples."),
+    executor: str = typer.Option("ensemble", "--executor", "-e", help="ensemble | process | ray"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray: join this cluster (default: start one)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="process/ray: parallel runs."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="The sweep goes in RUNS_DIR/<spec name>."),
+    max_members: int = typer.Option(1024, "--max-members", help="ensemble: members per run directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+):
+    """Run a sweep; running it again skips finished runs and resumes interrupted ones."""
+    from groklab.store import RunDirError
+    from groklab.sweep import SweepSpec, run_sweep
+
+    try:
+        s = SweepSpec.load(spec)
+        if address and executor != "ray":
+            _fail(f"--address {address} is for --executor ray (got {executor!r})")
+        sweep_dir = runs_dir / s.name
+        out.print(f"sweep directory: [bold]{sweep_dir}[/]")
+        df = run_sweep(s, sweep_dir, executor, workers=workers, address=address,
+                       max_members=max_members, progress=not quiet, log=out.print)
+    except (ConfigError, RunDirError) as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        err.print("interrupted: finished runs are kept; run the same command again to continue")
+        raise typer.Exit(130)
+    t = Table(title=f"{s.name}: {len(df)} runs")
+    for c in ("phase", "runs", "median step_val_99"):
+        t.add_column(c)
+    for phase, g in df.groupby(df["phase"].fillna("-")):
+        steps = g["step_val_99"].dropna()
+        t.add_row(str(phase), str(len(g)), _fmt(float(steps.median()), 0) if len(steps) else "-")
+    out.print(t)
+    out.print(f"summary: {sweep_dir / 'summary.parquet'}")
+
+
+@app.command("phase-diagram")
+def phase_diagram(
+    sweep_dir: Path = typer.Argument(..., help="A sweep directory."),
+    x: str = typer.Option(..., "--x", help="The axis across, e.g. optim.lr."),
+    y: Optional[str] = typer.Option(None, "--y", help="The axis up (omit for a 1-D curve)."),
+    color: str = typer.Option("phase", "--color", help="phase, or a metric (e.g. step_val_99, val_acc)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="PNG path (default: in SWEEP_DIR)."),
+):
+    """A phase diagram (two axes), or a metric against one axis with the seed spread."""
+    from groklab.report.sweep_plots import plot_phase_diagram, plot_sweep_curve
+    from groklab.sweep import summarize
+
+    try:
+        df = summarize(sweep_dir)
+        if y is None:
+            metric = "step_val_99" if color == "phase" else color
+            path = plot_sweep_curve(df, x, output or sweep_dir / f"curve_{metric}.png", metric)
+        else:
+            path = plot_phase_diagram(df, x, y, output or sweep_dir / f"phase_{color}.png", color)
+    except ConfigError as e:
+        _fail(str(e))
+    out.print(f"figure: {path}")
 
 
 @app.command()

@@ -90,6 +90,7 @@ class OptimConfig:
     momentum: float = 0.9  # sgd only
     warmup_steps: int = 0  # linear warm-up of the learning rate
     embed_lr_mult: float = 1.0  # lr multiplier of the embedding (Liu et al. representation lr)
+    embed_lr: Union[PerMember, None] = None  # absolute embedding lr; None: lr * embed_lr_mult
     embed_wd_mult: float = 1.0  # weight-decay multiplier of the embedding
 
 
@@ -144,11 +145,14 @@ class RunConfig:
             "optim.lr": self.optim.lr,
             "optim.weight_decay": self.optim.weight_decay,
             "model.init_scale": self.model.init_scale,
+            "optim.embed_lr": self.optim.embed_lr,
         }
 
     def member_values(self, key: str) -> list:
         """The per-member list of ``key`` (e.g. ``"optim.lr"``), broadcast to E."""
         v = self._per_member_values()[key]
+        if key == "optim.embed_lr" and v is None:  # the default: lr * embed_lr_mult
+            return [lr * self.optim.embed_lr_mult for lr in self.member_values("optim.lr")]
         v = v if isinstance(v, list) else [v]
         return v * self.n_members if len(v) == 1 else list(v)
 
@@ -241,6 +245,8 @@ class RunConfig:
         # per-member lists
         E = self.n_members
         for key, v in self._per_member_values().items():
+            if v is None and key == "optim.embed_lr":
+                continue
             vals = v if isinstance(v, list) else [v]
             if len(vals) == 0:
                 raise ConfigError(key, v, "needs at least one value")
@@ -255,6 +261,8 @@ class RunConfig:
                     raise ConfigError(key, x, "must be a finite number")
                 if key == "optim.lr" and x <= 0:
                     raise ConfigError(key, x, "must be positive")
+                if key == "optim.embed_lr" and x < 0:
+                    raise ConfigError(key, x, "must be >= 0")
                 if key in ("optim.weight_decay",) and x < 0:
                     raise ConfigError(key, x, "must be >= 0")
                 if key == "model.init_scale" and x <= 0:

@@ -74,7 +74,7 @@ class MLPModel(_Decoder):
             return gather_rows(self.W_E, tok, pm)
         dtype = self.dec_0_W.dtype
         onehot = F.one_hot(tok, self.n_symbols).to(dtype)
-        return onehot if pm else onehot.expand(self.E, *onehot.shape)
+        return onehot if pm else onehot.expand(self.dec_0_W.shape[0], *onehot.shape)  # (E, N, n)
 
     def forward(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
         pm = tokens.dim() == 3

@@ -117,7 +117,8 @@ class Trainer:
         dtype = next(self.model.parameters()).dtype
         as_t = lambda key: torch.tensor(cfg.member_values(key), dtype=dtype, device=self.device)  # noqa: E731
         self.opt = EnsembleOptimizer(dict(self.model.named_parameters()), self.model.param_groups(),
-                                     cfg.optim, as_t("optim.lr"), as_t("optim.weight_decay"))
+                                     cfg.optim, as_t("optim.lr"), as_t("optim.weight_decay"),
+                                     as_t("optim.embed_lr"))
         self.methods = build_methods(cfg.method, self.opt, specs=self.model.specs)  # before any step
         n_train = len(self.task.train_idx)
         self.full_batch = tr.batch_size is None or tr.batch_size >= n_train
@@ -137,6 +138,7 @@ class Trainer:
         tr = cfg.train
         train_tokens, train_targets = task.tokens[task.train_idx], task.c[task.train_idx]
         active = torch.tensor(st.active, device=self.device)
+        live = self._live(st.active)
         bar = _Progress(tr.steps, st.step, enabled=progress and tr.progress)
         t0 = time.perf_counter() - st.elapsed
         if st.step == 0 and not self.rows:
@@ -157,10 +159,14 @@ class Trainer:
                     tokens, targets = train_tokens[idx], train_targets[idx]
                     if self.E == 1:
                         tokens, targets = tokens[0], targets[0]
-                logits = model(tokens)  # (E, N, C)
+                if live is not None and tokens.dim() == 3:  # per-member rows of the live members
+                    tokens, targets = tokens[live], targets[live]
+                logits = self._forward(tokens, live)  # (E, N, C), or (A, N, C): live members only
                 loss = self.methods.loss(logits, targets, tr.loss)  # (E,)   [method point: loss]
                 loss.sum().backward()  # members are independent: each gets its own gradient
                 finite = torch.isfinite(loss)
+                if live is not None:
+                    finite = torch.ones(self.E, dtype=torch.bool, device=self.device).index_copy(0, live, finite)
                 lr_scale = min(1.0, (st.step + 1) / cfg.optim.warmup_steps) if cfg.optim.warmup_steps else 1.0
                 step_mask = active & finite
                 grad = None
@@ -176,10 +182,12 @@ class Trainer:
                         if st.active[e]:
                             st.active[e], st.diverged[e] = False, True
                     active = torch.tensor(st.active, device=self.device)
+                    live = self._live(st.active)
                 if st.step in self.eval_at or not any(st.active):
                     ev = self._evaluate(st.step, time.perf_counter() - t0)
                     if self._early_stop(ev):
                         active = torch.tensor(st.active, device=self.device)
+                        live = self._live(st.active)
                     bar.update(st.step, ev)
                 if st.step % tr.checkpoint_every == 0 or st.step in self.keep_at:
                     self._checkpoint(st.step, time.perf_counter() - t0)
@@ -194,6 +202,23 @@ class Trainer:
         self._checkpoint(st.step, time.perf_counter() - t0, final=True)
         bar.close()
         return st
+
+    def _live(self, active: list[bool]) -> torch.Tensor | None:
+        """Indices of the members still training, or None when all are (the usual case)."""
+        if all(active) or not any(active):
+            return None
+        return torch.tensor([e for e, a in enumerate(active) if a], device=self.device)
+
+    def _forward(self, tokens: torch.Tensor, live: torch.Tensor | None) -> torch.Tensor:
+        """The model on every member, or on the ``live`` ones only: finished and diverged
+        members stop costing compute. Their rows of each parameter are gathered and the
+        model called on them (``torch.func.functional_call``); the gradient flows back to
+        the full parameters (zero rows for the others). Every layer is batch-invariant, so
+        a member computes the same numbers whichever others run beside it."""
+        if live is None:
+            return self.model(tokens)
+        params = {n: p.index_select(0, live) for n, p in self.model.named_parameters()}
+        return torch.func.functional_call(self.model, params, (tokens,))
 
     # ------------------------------------------------------------------ scaffolding
 
@@ -270,6 +295,7 @@ class Trainer:
         seeds = cfg.member_values("train.seeds")
         lrs, wds = cfg.member_values("optim.lr"), cfg.member_values("optim.weight_decay")
         scales = cfg.member_values("model.init_scale")
+        embed_lrs = cfg.member_values("optim.embed_lr")
         budget = cfg.detect.budget
         members = []
         for e in range(self.E):
@@ -280,6 +306,7 @@ class Trainer:
                                seconds=m["time_s"].to_numpy()) if len(m) else {}
             members.append({
                 "seed": seeds[e], "lr": lrs[e], "weight_decay": wds[e], "init_scale": scales[e],
+                "embed_lr": embed_lrs[e],
                 "train_acc": _f(last, "train_acc"), "val_acc": _f(last, "val_acc"),
                 "train_loss": _f(last, "train_loss"), "val_loss": _f(last, "val_loss"),
                 "step_train_99": ev.get("step_train_99"), "step_val_99": ev.get("step_val_99"),

@@ -434,6 +434,10 @@ class MethodSet:
 
 
 METHODS = ("grokfast", "perp_grad", "loss", "norm_constraint", "decay_to_init")
+# knobs that take one value per ensemble member (a sweep over them trains as one ensemble)
+PER_MEMBER_KNOBS = ("method.grokfast.alpha", "method.grokfast.lamb", "method.grokfast.window",
+                    "method.norm_constraint.factor", "method.norm_constraint.target",
+                    "method.decay_to_init.wd")
 GROKFAST_KINDS = ("ema", "ma")
 LOSS_KINDS = ("stablemax", "cross_entropy", "mse")
 INCLUDES = ("all", "weights", "body")

@@ -24,7 +24,11 @@ class EnsembleOptimizer:
     whatever the number of parameter tensors."""
 
     def __init__(self, params: dict[str, torch.nn.Parameter], groups: dict[str, str],
-                 cfg: OptimConfig, lr: torch.Tensor, weight_decay: torch.Tensor):
+                 cfg: OptimConfig, lr: torch.Tensor, weight_decay: torch.Tensor,
+                 embed_lr: torch.Tensor | None = None):
+        """lr, weight_decay (E,): per member. ``embed_lr`` (E,): the learning rate of the
+        "embed" group (default lr * cfg.embed_lr_mult); its weight decay is
+        weight_decay * cfg.embed_wd_mult."""
         self.params, self.cfg = params, cfg
         self.E = E = lr.shape[0]
         self.t = 0  # steps taken
@@ -36,14 +40,14 @@ class EnsembleOptimizer:
                 n = p[0].numel()
                 p.data = self.flat[:, off : off + n].view_as(p)
                 off += n
-        # per-coordinate multipliers of lr and weight decay (embedding groups), (1, P)
-        def mult(kind: dict[str, float]) -> torch.Tensor:
-            return torch.cat([torch.full((p[0].numel(),), kind[n], dtype=self.flat.dtype,
-                                         device=self.flat.device) for n, p in params.items()])[None]
-        lr_mult = {n: cfg.embed_lr_mult if groups.get(n) == "embed" else 1.0 for n in params}
-        wd_mult = {n: cfg.embed_wd_mult if groups.get(n) == "embed" else 1.0 for n in params}
-        self.lr = lr.to(self.flat.dtype)[:, None] * mult(lr_mult)  # (E, P)
-        self.wd = weight_decay.to(self.flat.dtype)[:, None] * mult(wd_mult)  # (E, P)
+        if embed_lr is None:
+            embed_lr = lr * cfg.embed_lr_mult
+        dt, dev = self.flat.dtype, self.flat.device
+        is_embed = torch.cat([torch.full((p[0].numel(),), groups.get(n) == "embed", device=dev)
+                              for n, p in params.items()])[None]  # (1, P)
+        lr, embed_lr, weight_decay = (t.to(dt).to(dev)[:, None] for t in (lr, embed_lr, weight_decay))
+        self.lr = torch.where(is_embed, embed_lr, lr)  # (E, P)
+        self.wd = torch.where(is_embed, weight_decay * cfg.embed_wd_mult, weight_decay)  # (E, P)
         zeros = lambda: torch.zeros_like(self.flat)  # noqa: E731
         self.state = {"m": zeros(), "v": zeros()} if cfg.name in ("adamw", "adam") else {"buf": zeros()}
 

@@ -1,0 +1,265 @@
+"""Run a sweep: ``run_sweep(spec, sweep_dir, executor)``.
+
+Executors (same runs, same numbers):
+
+* ``ensemble`` (default): runs that differ only in per-member knobs (seed, lr, weight decay,
+  embedding lr, init scale, per-member method knobs) train together as one batched model in
+  this process; finished members stop costing compute. Layout: ``groups/g0000/`` (a run
+  directory whose members are runs of the sweep).
+* ``process``: one single-member run per task on a local process pool (``runs/r00000/``).
+* ``ray``: the same tasks on Ray, ``ray.init()`` locally or ``address=`` to join a cluster.
+  Every node must see the sweep directory (a shared file system).
+
+Each layer is batch-invariant, so a member of an ensemble computes exactly what the same run
+computes alone (``tests/integration/test_sweep.py`` checks the executors agree).
+
+Resuming: re-running a spec in the same directory skips finished run directories, resumes
+interrupted ones from their last checkpoint and starts the missing ones.
+
+    SWEEP_DIR/
+      sweep.json          the spec, the executor and the plan: every run's id, axis values,
+                          seed and where it lives (directory, member)
+      summary.parquet     one row per run (``summarize``)
+      groups/ or runs/    run directories
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from groklab.config import ConfigError, RunConfig, set_value
+from groklab.store import RunStore, read_json, write_json, write_parquet
+from groklab.sweep.spec import RunPoint, SweepSpec
+from groklab.training.methods import PER_MEMBER_KNOBS
+
+EXECUTORS = ("ensemble", "process", "ray")
+MEMBER_KEYS = ("optim.lr", "optim.weight_decay", "optim.embed_lr", "model.init_scale") + PER_MEMBER_KNOBS
+FINISHED = ("completed", "stopped", "diverged")
+RESULT_KEYS = ("phase", "step_train_99", "step_val_99", "seconds_val_99", "train_acc", "val_acc",
+               "train_loss", "val_loss", "diverged")
+
+
+@dataclass
+class Job:
+    """One run directory to produce: a group of runs (ensemble) or one run."""
+
+    id: str
+    dir: Path
+    cfg: RunConfig
+    runs: list[RunPoint]  # member e of the run directory is runs[e]
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan(spec: SweepSpec, sweep_dir: Path, executor: str, max_members: int = 1024) -> list[Job]:
+    """The run directories that make up the sweep, in a fixed order."""
+    runs = spec.runs()
+    if executor != "ensemble":
+        return [Job(r.id, sweep_dir / "runs" / r.id, spec.config_for(r), [r]) for r in runs]
+    member_axes = [k for k in spec.axes if k in MEMBER_KEYS]
+    groups: dict[tuple, list[RunPoint]] = {}
+    for r in runs:
+        key = tuple((k, repr(v)) for k, v in r.values.items() if k not in member_axes)
+        groups.setdefault(key, []).append(r)
+    jobs = []
+    for members in groups.values():
+        for start in range(0, len(members), max_members):
+            chunk = members[start : start + max_members]
+            cfg = spec.config_for(chunk[0])
+            for k in member_axes:
+                set_value(cfg, k, [r.values[k] for r in chunk])
+            cfg.train.seeds = [r.seed for r in chunk]
+            gid = f"g{len(jobs):04d}"
+            jobs.append(Job(gid, sweep_dir / "groups" / gid, cfg.validate(), chunk))
+    return jobs
+
+
+def _plan_record(spec: SweepSpec, executor: str, jobs: list[Job]) -> dict:
+    runs = []
+    for job in jobs:
+        for e, r in enumerate(job.runs):
+            runs.append({"id": r.id, "values": r.values, "seed": r.seed,
+                         "dir": str(job.dir.relative_to(job.dir.parent.parent)), "member": e})
+    runs.sort(key=lambda r: r["id"])
+    return {"spec": spec.to_dict(), "executor": executor, "runs": runs}
+
+
+def _status(run_dir: Path) -> str:
+    """new | partial | done"""
+    if not (run_dir / "config.json").is_file():
+        return "new"
+    s = RunStore(run_dir).summary()
+    return "done" if s and s.get("status") in FINISHED else "partial"
+
+
+# --------------------------------------------------------------------------- one job
+
+
+def run_job(cfg_dict: dict, run_dir: str, threads: int | None = None, progress: bool = False) -> str:
+    """Train (or resume, or skip) one run directory. Returns the status it found:
+    "done" (skipped), "partial" (resumed) or "new" (trained). Runs in worker processes."""
+    import torch
+
+    from groklab.training.loop import resume, train
+
+    if threads:
+        torch.set_num_threads(threads)
+    run_dir = Path(run_dir)
+    status = _status(run_dir)
+    if status == "done":
+        return status
+    if status == "partial":
+        resume(run_dir, progress=progress)
+        return status
+    if run_dir.exists():  # a directory killed before its config landed holds nothing of value
+        shutil.rmtree(run_dir)
+    cfg = RunConfig.from_dict(cfg_dict)
+    if threads:
+        cfg.train.threads = threads
+    train(cfg, run_dir, progress=progress)
+    return status
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def run_sweep(spec: SweepSpec, sweep_dir: str | Path, executor: str = "ensemble", *,
+              workers: int | None = None, address: str | None = None, max_members: int = 1024,
+              progress: bool = True, log: Callable[[str], Any] = print) -> pd.DataFrame:
+    """Run (or continue) every run of ``spec`` in ``sweep_dir``; returns the summary."""
+    if executor not in EXECUTORS:
+        raise ConfigError("--executor", executor, f"choose from {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers", workers, "must be at least 1")
+    if max_members < 1:
+        raise ConfigError("--max-members", max_members, "must be at least 1")
+    sweep_dir = Path(sweep_dir)
+    jobs = plan(spec, sweep_dir, executor, max_members)
+    record = _plan_record(spec, executor, jobs)
+    record_path = sweep_dir / "sweep.json"
+    if record_path.is_file():
+        old = read_json(record_path)
+        if old.get("executor") != executor:
+            raise ConfigError("--executor", executor, f"{str(sweep_dir)!r} was run with the "
+                              f"{old.get('executor')!r} executor; use it, or another --runs-dir")
+        if _comparable(old["runs"]) != _comparable(record["runs"]):
+            raise ConfigError("SPEC", spec.name, f"{str(sweep_dir)!r} holds a different sweep "
+                              "(its runs differ from this spec's); use another --runs-dir")
+    else:
+        write_json(record_path, record)
+    todo = [j for j in jobs if _status(j.dir) != "done"]
+    n_runs = sum(len(j.runs) for j in jobs)
+    log(f"sweep {spec.name}: {n_runs} runs in {len(jobs)} run directories ({executor}); "
+        f"{len(jobs) - len(todo)} finished, "
+        f"{sum(_status(j.dir) == 'partial' for j in todo)} to resume, "
+        f"{sum(_status(j.dir) == 'new' for j in todo)} to start")
+    if executor == "ensemble":
+        for j in todo:
+            log(f"  {j.id}: {len(j.runs)} members ({_describe(j, spec)})")
+            run_job(j.cfg.to_dict(), str(j.dir), None, progress)
+    elif executor == "process":
+        _run_process(todo, workers or os.cpu_count() or 1, progress)
+    else:
+        _run_ray(todo, workers, address, progress)
+    return summarize(sweep_dir)
+
+
+def _comparable(runs: list[dict]) -> list:
+    return [(r["id"], repr(sorted(r["values"].items())), r["seed"]) for r in runs]
+
+
+def _describe(job: Job, spec: SweepSpec) -> str:
+    fixed = {k: v for k, v in job.runs[0].values.items() if k not in MEMBER_KEYS}
+    return ", ".join(f"{k}={v}" for k, v in fixed.items()) or "one group"
+
+
+def _progress(total: int, enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    p = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                 disable=not enabled)
+    return p, p.add_task("runs", total=total)
+
+
+def _run_process(jobs: list[Job], workers: int, progress: bool) -> None:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = mp.get_context("spawn")  # no forked copies of torch's thread pools
+    bar, task = _progress(len(jobs), progress)
+    with bar, cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(run_job, j.cfg.to_dict(), str(j.dir), threads) for j in jobs]
+        try:
+            for f in cf.as_completed(futures):
+                f.result()
+                bar.advance(task)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _run_ray(jobs: list[Job], workers: int | None, address: str | None, progress: bool) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor", "ray", "Ray is not installed: pip install 'groklab[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kwargs["address"] = address
+        elif workers:
+            kwargs["num_cpus"] = workers
+        ray.init(**kwargs)
+    try:
+        remote = ray.remote(num_cpus=1)(run_job)
+        refs = [remote.remote(j.cfg.to_dict(), str(j.dir.resolve()), 1) for j in jobs]
+        bar, task = _progress(len(jobs), progress)
+        with bar:
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                ray.get(done)
+                bar.advance(task)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# --------------------------------------------------------------------------- results
+
+
+def summarize(sweep_dir: str | Path) -> pd.DataFrame:
+    """One row per run: id, seed, the axis values, status and results; written to
+    ``summary.parquet``. Runs not finished yet have status "new" or "partial"."""
+    sweep_dir = Path(sweep_dir)
+    record_path = sweep_dir / "sweep.json"
+    if not record_path.is_file():
+        raise ConfigError("SWEEP_DIR", str(sweep_dir), "not a sweep directory (no sweep.json)")
+    record = read_json(record_path)
+    cache: dict[str, dict | None] = {}
+    rows = []
+    for r in record["runs"]:
+        d = sweep_dir / r["dir"]
+        if r["dir"] not in cache:
+            cache[r["dir"]] = RunStore(d).summary() if (d / "summary.json").is_file() else None
+        s = cache[r["dir"]]
+        row: dict[str, Any] = {"run": r["id"], "seed": r["seed"], **r["values"]}
+        status = _status(d)
+        row["status"] = status
+        m = s["members"][r["member"]] if s else {}
+        for k in RESULT_KEYS:
+            row[k] = m.get(k) if status == "done" else None
+        row["dir"], row["member"] = r["dir"], r["member"]
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    write_parquet(sweep_dir / "summary.parquet", df)
+    return df
