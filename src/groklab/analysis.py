@@ -30,7 +30,8 @@ def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = Non
         from groklab.measures.fourier import embedding_key_frequencies
 
         keys = embedding_key_frequencies(run.model(), task)  # one list per member
-        options = {n: {"key_freqs": keys} for n in ("fourier", "restricted_loss") if n in names}
+        options = {n: {"key_freqs": keys} for n in ("fourier", "restricted_loss", "frequency_ablation")
+                   if n in names}
     rows = []
     it = steps
     if progress:

@@ -183,14 +183,22 @@ def plot(
     member: Optional[int] = typer.Option(None, "--member", help="Only this ensemble member."),
     measures: Optional[str] = typer.Option(None, "--measures", "-m",
                                            help="Comma-separated saved metrics to draw under the accuracy."),
+    phases: bool = typer.Option(False, "--phases",
+                                help="The memorization / circuit formation / cleanup phases of Nanda et al. "
+                                     "2023 (needs `groklab analyze RUN -m restricted_loss`)."),
 ):
     """Accuracy and loss vs step (log x), train and val, events marked; from saved files.
-    With --measures: accuracy and the named progress measures, one panel each."""
-    from groklab.report.plots import plot_measures, plot_run
+    With --measures: accuracy and the named progress measures, one panel each. With --phases:
+    accuracy with the phases of Nanda et al. 2023 shaded, and the losses they come from."""
+    from groklab.report.plots import plot_measures, plot_phases, plot_run
     from groklab.store import RunDirError
 
+    if phases and measures:
+        _fail("--phases and --measures draw different figures: give one of them")
     try:
-        if measures:
+        if phases:
+            path = plot_phases(run_dir, output, member or 0)
+        elif measures:
             path = plot_measures(run_dir, _names(measures), output, member or 0)
         else:
             path = plot_run(run_dir, output, member)

@@ -74,6 +74,7 @@ class ModelConfig:
     d_embed: int = 32  # embedding width of toy / mlp
     hidden: list = field(default_factory=lambda: [200, 200])  # decoder MLP widths
     embed: str = "learned"  # mlp only: learned | onehot
+    embed_init_scale: float = 1.0  # toy / mlp: multiplies the learned embedding's initial std
     # every model
     init_scale: PerMember = 1.0  # alpha multiplying the initial weights (Omnigrok)
     dtype: str = "float32"
@@ -239,6 +240,8 @@ class RunConfig:
             _positive("train.threads", tr.threads)
         if not (0.0 <= o.momentum < 1.0):
             raise ConfigError("optim.momentum", o.momentum, "must lie in [0, 1)")
+        if not m.embed_init_scale > 0:
+            raise ConfigError("model.embed_init_scale", m.embed_init_scale, "must be positive")
         for k in ("embed_lr_mult", "embed_wd_mult"):
             if getattr(o, k) < 0:
                 raise ConfigError(f"optim.{k}", getattr(o, k), "must be >= 0")

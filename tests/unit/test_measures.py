@@ -248,3 +248,83 @@ def test_compute_unknown_and_strict():
     assert "fourier_key_share" not in measures.compute(["fourier"], model, task)
     with pytest.raises(ValueError):
         measures.compute(["fourier"], model, task, strict=True)
+
+
+# --------------------------------------------------------------------------- frequency ablation
+
+
+def ce_acc(logits, task, idx):
+    lg = logits.double()[idx]
+    return F.cross_entropy(lg, task.c[idx]).item(), (lg.argmax(-1) == task.c[idx]).double().mean().item()
+
+
+@pytest.mark.parametrize("overrides", [(), TOY], ids=["transformer", "toy"])
+def test_frequency_ablation_single_planted_frequency(overrides):
+    """Embedding = constant + frequency 3 only: removing the other frequencies changes
+    nothing; removing 3 leaves identical symbol rows, so every row gets the same logits and
+    the accuracy over the whole table is exactly 1/p (each answer occurs p times)."""
+    model, task = build(*overrides)
+    p, d = 11, model.W_E.shape[-1]
+    const = 0.5 * torch.randn(d, generator=torch.Generator().manual_seed(9), dtype=torch.float64)  # kept
+    with torch.no_grad():
+        for e in range(2):
+            model.W_E[e, :p] = (planted(p, d, [(3, 1.0 + e)], seed=e) + const).float()
+        base = model(task.tokens)  # (E, N, C)
+    assert measures.embedding_key_frequencies(model, task) == [[3], [3]]
+    out = measures.frequency_ablation(model, task)
+    allrows = torch.arange(p * p)
+    for e in range(2):
+        loss_tr, _ = ce_acc(base[e], task, task.train_idx)
+        loss_all, acc_all = ce_acc(base[e], task, allrows)
+        assert out["ablate_nonkey_loss"][e].item() == pytest.approx(loss_tr, rel=1e-6)
+        assert out["ablate_nonkey_loss_all"][e].item() == pytest.approx(loss_all, rel=1e-6)
+        assert out["ablate_nonkey_acc_all"][e].item() == acc_all
+        assert out["ablate_key_acc_min_all"][e].item() == pytest.approx(1 / p, abs=1e-12)
+        assert out["ablate_key_loss_max_all"][e].item() != pytest.approx(loss_all, rel=1e-3)
+        assert out["ablate_key_loss_mean"][e].item() == out["ablate_key_loss_max"][e].item()  # one key
+    assert set(MEASURES["frequency_ablation"].metrics) == set(out)
+
+
+def fft_keep(W, keep, p):
+    """Independent reference: complex DFT over the token axis, zero every bin whose
+    frequency min(j, p - j) is not in keep (bin 0 always kept), inverse DFT."""
+    Wh = torch.fft.fft(W.double(), dim=0)
+    j = torch.arange(p)
+    freq = torch.minimum(j, p - j)
+    mask = (freq == 0) | torch.isin(freq, torch.tensor(sorted(keep), dtype=torch.long))
+    return torch.fft.ifft(Wh * mask[:, None], dim=0).real
+
+
+def test_frequency_ablation_matches_fft_and_per_key_runs():
+    model, task = build()
+    p = 11
+    out = measures.frequency_ablation(model, task, key_freqs=[[1, 2, 4], [5]])
+    for e, keep in enumerate(([1, 2, 4], [5])):
+        ref = single_member(model, (), e)
+        with torch.no_grad():
+            ref.W_E[0, :p] = fft_keep(model.W_E[e, :p], keep, p).float()
+        loss, acc = ce_acc(ref(task.tokens)[0], task, task.train_idx)
+        assert out["ablate_nonkey_loss"][e].item() == pytest.approx(loss, rel=1e-5)
+        assert out["ablate_nonkey_acc"][e].item() == pytest.approx(acc, abs=1e-12)
+    # each key removed in turn, member 0 has three keys, member 1 one: the worst/mean over the
+    # slots equal separate one-key runs
+    single = {k: measures.frequency_ablation(model, task, key_freqs=[k])["ablate_key_loss_max"] for k in (1, 2, 4, 5)}
+    l0 = [single[k][0].item() for k in (1, 2, 4)]
+    assert out["ablate_key_loss_max"][0].item() == pytest.approx(max(l0), rel=1e-12)
+    assert out["ablate_key_loss_mean"][0].item() == pytest.approx(sum(l0) / 3, rel=1e-12)
+    assert out["ablate_key_loss_max"][1].item() == pytest.approx(single[5][1].item(), rel=1e-12)
+    # every frequency a key: nothing is removed, the loss is the model's own
+    nothing = measures.frequency_ablation(model, task, key_freqs=[1, 2, 3, 4, 5])
+    with torch.no_grad():
+        own = [ce_acc(model(task.tokens)[e], task, task.train_idx)[0] for e in range(2)]
+    assert nothing["ablate_nonkey_loss"].tolist() == pytest.approx(own, rel=1e-6)
+    with pytest.raises(ValueError, match="out of range"):
+        measures.frequency_ablation(model, task, key_freqs=[6])
+
+
+def test_ablate_frequencies_all_removed_leaves_the_mean():
+    W = torch.randn(2, 11, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    rows = list(range(1, 11))
+    out = measures.ablate_frequencies(W, [rows, []])
+    assert torch.allclose(out[0], W[0].mean(0, keepdim=True).expand(11, 5), atol=1e-12)
+    assert torch.equal(out[1], W[1])

@@ -19,12 +19,15 @@ from typing import Callable
 import torch
 
 from groklab.measures._common import has_embedding, is_modular_add, is_zp
+from groklab.measures import phases
 from groklab.measures.fourier import (
+    ablate_frequencies,
     embedding_key_frequencies,
     fourier,
     fourier_basis,
     fourier_logit_measures,
     fourier_neurons,
+    frequency_ablation,
     frequency_sq_norms,
     gini,
     ipr,
@@ -41,6 +44,7 @@ from groklab.measures.numerics import (
     weight_norm,
 )
 from groklab.measures.parallelograms import embedding_scale, rqi, rqi_from_embedding
+from groklab.measures.phases import NandaPhases, nanda_phases
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ MEASURES: dict[str, Measure] = {
         Measure("restricted_loss", restricted_loss, "nats (R^2 unitless)", "costly", _restricted_ok, NANDA,
                 ("restricted_loss", "restricted_loss_all", "excluded_loss", "excluded_loss_all",
                  "logit_approx_r2")),
+        Measure("frequency_ablation", frequency_ablation, "nats / share", "costly", _fourier_ok, NANDA,
+                tuple(f"ablate_{m}{s}" for m in ("nonkey_loss", "nonkey_acc", "key_loss_max", "key_acc_min",
+                                                 "key_loss_mean") for s in ("", "_all"))),
         Measure("rqi", rqi, "share", "costly", _rqi_ok,
                 "Liu et al. 2022, Towards Understanding Grokking: An Effective Theory of "
                 "Representation Learning (NeurIPS)", ("rqi", "rqi_pred_acc")),
@@ -137,9 +144,10 @@ def compute(names, model, task, options: dict[str, dict] | None = None,
 
 __all__ = [
     "MEASURES", "Measure", "compute", "applicable",
-    "weight_norm", "fourier", "fourier_neurons", "restricted_loss", "rqi", "description_length",
-    "softmax_collapse",
+    "weight_norm", "fourier", "fourier_neurons", "restricted_loss", "frequency_ablation", "rqi",
+    "description_length", "softmax_collapse",
     "fourier_basis", "frequency_sq_norms", "key_frequencies", "embedding_key_frequencies", "gini", "ipr",
     "neuron_frequency_fraction", "fourier_logit_measures", "rqi_from_embedding", "embedding_scale",
-    "data_bits_from_logits", "model_bits_of", "softmax_collapse_from_logits",
+    "data_bits_from_logits", "model_bits_of", "softmax_collapse_from_logits", "ablate_frequencies",
+    "phases", "nanda_phases", "NandaPhases",
 ]

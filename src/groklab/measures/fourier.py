@@ -260,3 +260,100 @@ def restricted_loss(model, task, key_freqs=None, rel_threshold: float = REL_THRE
     if keys is None:
         keys = embedding_key_frequencies(model, task, rel_threshold, max_key)
     return fourier_logit_measures(L, task, keys)
+
+
+# --------------------------------------------------------------------------- frequency ablation
+
+
+def _freq_rows(p: int, freqs) -> list[int]:
+    """Rows of :func:`fourier_basis` (p) holding the frequencies ``freqs`` (each in 1..p//2):
+    the cos and sin rows 2k-1, 2k (one row, p-1, for k = p/2 when p is even)."""
+    rows: list[int] = []
+    for k in freqs:
+        if not 1 <= int(k) <= p // 2:
+            raise ValueError(f"key frequency {k!r} out of range: choose from 1..{p // 2} (p = {p})")
+        rows += [r for r in (2 * int(k) - 1, 2 * int(k)) if r < p]
+    return rows
+
+
+def ablate_frequencies(W: torch.Tensor, remove: list[list[int]]) -> torch.Tensor:
+    """W (E, p, d) over the token axis p; remove[e] the basis rows (see :func:`_freq_rows`)
+    to zero for member e -> W minus its projection on those rows, (E, p, d), float64.
+
+    With B the orthonormal basis, W = B^T (B W); zeroing rows R of B W gives
+    W - B_R^T (B_R W), written as a subtraction: removing components that W does not have
+    leaves W unchanged up to the float64 rounding of a near-zero term."""
+    E, p, _ = W.shape
+    B = fourier_basis(p, torch.float64, W.device)
+    Wd = W.double()
+    out = Wd.clone()
+    for e, rows in enumerate(remove):
+        if rows:
+            Br = B[rows]  # (r, p)
+            out[e] -= Br.T @ (Br @ Wd[e])  # (p, d)
+    return out
+
+
+def _loss_acc(logits: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits (E, N, C), targets (N,) -> mean CE (E,) and accuracy (E,), float64."""
+    lg = logits.double()
+    E, N, C = lg.shape
+    ce = torch.nn.functional.cross_entropy(lg.reshape(E * N, C), c.repeat(E), reduction="none")
+    return ce.view(E, N).mean(1), (lg.argmax(-1) == c).double().mean(1)
+
+
+@torch.no_grad()
+def frequency_ablation(model, task, key_freqs=None, rel_threshold: float = REL_THRESHOLD,
+                       max_key: int = MAX_KEY) -> dict[str, torch.Tensor]:
+    """Loss and accuracy with frequencies removed from the embedding: the ablations in
+    Fourier space of Nanda et al. 2023 (Sec. 4): removing one key frequency hurts, removing
+    every other (non-key) frequency does not.
+
+    The symbol rows ``W_E[:p]`` (E, p, d) are expanded in the real Fourier basis over the
+    token axis; the chosen frequencies' cos/sin coefficients are set to 0 and the rest mapped
+    back (:func:`ablate_frequencies`); the other vocabulary rows (``op``, ``=``) and every
+    other parameter are kept. The model is run with that embedding on every row of the
+    task's table. Per member:
+
+    * ``ablate_nonkey_loss`` / ``_acc``: every non-constant, non-key frequency removed
+      (only the constant and the key frequencies kept);
+    * ``ablate_key_loss_max`` / ``ablate_key_acc_min``: the worst single key frequency
+      removed (each key removed in turn, the rest kept); ``ablate_key_loss_mean`` the mean
+      loss over the keys.
+
+    Without suffix on the training rows, with ``_all`` on every row (as ``restricted_loss``).
+    Key frequencies: ``key_freqs`` (a list, or one list per member), else each member's
+    embedding key frequencies (module rule).
+    """
+    W = model.W_E.detach()  # (E, V, d), V >= p (the transformer adds the op and = tokens)
+    E, p = W.shape[0], task.cfg.p
+    keys = _resolve_keys(key_freqs, E)
+    if keys is None:
+        keys = embedding_key_frequencies(model, task, rel_threshold, max_key)
+    nonkey = [[k for k in range(1, p // 2 + 1) if k not in set(ks)] for ks in keys]
+    sym = W[:, :p]  # (E, p, d)
+
+    def run(remove_freqs: list[list[int]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        new_sym = ablate_frequencies(sym, [_freq_rows(p, fs) for fs in remove_freqs]).to(W.dtype)
+        W_new = torch.cat([new_sym, W[:, p:]], dim=1)  # (E, V, d)
+        logits = torch.func.functional_call(model, {"W_E": W_new}, (task.tokens,))  # (E, N, C)
+        return {"": _loss_acc(logits[:, task.train_idx], task.c[task.train_idx]),
+                "_all": _loss_acc(logits, task.c)}
+
+    out: dict[str, torch.Tensor] = {}
+    for sfx, (loss, acc) in run(nonkey).items():
+        out[f"ablate_nonkey_loss{sfx}"], out[f"ablate_nonkey_acc{sfx}"] = loss, acc
+    n_slots = max(len(ks) for ks in keys)
+    losses = {s: torch.full((E, n_slots), float("nan"), dtype=torch.float64) for s in ("", "_all")}
+    accs = {s: torch.full((E, n_slots), float("nan"), dtype=torch.float64) for s in ("", "_all")}
+    for j in range(n_slots):  # slot j: each member removes its j-th key (if it has one)
+        has = torch.tensor([j < len(ks) for ks in keys])  # (E,)
+        res = run([[ks[j]] if j < len(ks) else [] for ks in keys])
+        for sfx, (loss, acc) in res.items():
+            losses[sfx][has, j], accs[sfx][has, j] = loss[has].cpu().double(), acc[has].cpu().double()
+    for sfx in ("", "_all"):
+        L, A = losses[sfx], accs[sfx]  # (E, n_slots), NaN where a member has fewer keys
+        out[f"ablate_key_loss_max{sfx}"] = L.nan_to_num(float("-inf")).amax(1)
+        out[f"ablate_key_acc_min{sfx}"] = A.nan_to_num(float("inf")).amin(1)
+        out[f"ablate_key_loss_mean{sfx}"] = L.nanmean(1)
+    return out

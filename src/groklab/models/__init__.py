@@ -16,9 +16,10 @@ def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
         model = Transformer(E, task.vocab_size, task.seq_len, task.n_classes, m.n_layers,
                             m.d_model, m.n_heads, m.d_mlp, m.act, m.layer_norm, m.impl)
     elif m.kind == "toy":
-        model = ToyModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act)
+        model = ToyModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed_init_scale)
     else:
-        model = MLPModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed)
+        model = MLPModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed,
+                         m.embed_init_scale)
     model.initialise(cfg.member_values("train.seeds"), cfg.member_values("model.init_scale"),
                      DTYPES[m.dtype])
     return model.to(device)

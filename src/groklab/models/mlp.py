@@ -42,10 +42,11 @@ class _Decoder(EnsembleModule):
 
 class ToyModel(_Decoder):
     def __init__(self, n_members: int, n_symbols: int, n_classes: int, d_embed: int,
-                 hidden: list[int], act: str = "relu"):
+                 hidden: list[int], act: str = "relu", embed_init_scale: float = 1.0):
         super().__init__(n_members)
         self.act_name = act
-        self.declare("W_E", ParamSpec((n_symbols, d_embed), std=1 / math.sqrt(d_embed), group="embed"))
+        self.declare("W_E", ParamSpec((n_symbols, d_embed), std=embed_init_scale / math.sqrt(d_embed),
+                                      group="embed"))
         self._declare_decoder(d_embed, hidden, n_classes)
 
     def forward(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
@@ -59,11 +60,12 @@ class ToyModel(_Decoder):
 
 class MLPModel(_Decoder):
     def __init__(self, n_members: int, n_symbols: int, n_classes: int, d_embed: int,
-                 hidden: list[int], act: str = "relu", embed: str = "learned"):
+                 hidden: list[int], act: str = "relu", embed: str = "learned", embed_init_scale: float = 1.0):
         super().__init__(n_members)
         self.act_name, self.embed_kind, self.n_symbols = act, embed, n_symbols
         if embed == "learned":
-            self.declare("W_E", ParamSpec((n_symbols, d_embed), std=1 / math.sqrt(d_embed), group="embed"))
+            self.declare("W_E", ParamSpec((n_symbols, d_embed), std=embed_init_scale / math.sqrt(d_embed),
+                                          group="embed"))
             d_in = 2 * d_embed
         else:
             d_in = 2 * n_symbols

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -148,6 +149,91 @@ def plot_fourier(run_dir: str | Path, step: int | None = None, out: str | Path |
     a2.set_title(f"embedding on the cos/sin directions of k = {k}", fontsize=9)
     fig.colorbar(sc, ax=a2, label="token")
     out = Path(out) if out else run.path / f"fourier_{step:08d}.png"
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+    return out
+
+
+PHASE_COLORS = {"memorization": "#9ecae1", "circuit formation": "#fdd0a2", "cleanup": "#a1d99b"}
+RESTRICTED, EXCLUDED, WNORM = "#2ca02c", "#9467bd", "#7f7f7f"
+
+
+def plot_phases(run_dir: str | Path, out: str | Path | None = None, member: int = 0) -> Path:
+    """The phases of Nanda et al. 2023 (memorization, circuit formation, cleanup) shaded on
+    train/val accuracy (top), with train, val, restricted and excluded loss (middle, log y)
+    and the weight norm (bottom, if saved), log x. Boundaries from
+    :func:`groklab.measures.phases.nanda_phases` on the saved curves. Reads metrics.parquet
+    only; the restricted/excluded loss must have been saved by ``groklab analyze``."""
+    from matplotlib.patches import Patch
+
+    from groklab.measures.phases import nanda_phases
+
+    run = Run(run_dir)
+    w = run.wide(member)
+    if w.empty:
+        raise ValueError(f"{run.path}: no metrics for member {member}")
+    missing = [n for n in ("restricted_loss", "excluded_loss") if n not in w]
+    if missing:
+        raise ValueError(f"{run.path}: no {' / '.join(missing)} saved; compute them first with "
+                         f"`groklab analyze {run.path} -m restricted_loss --final-keys`")
+    cp = w.dropna(subset=["train_loss", "val_loss", "restricted_loss", "excluded_loss"])
+    ph = nanda_phases(cp.index.to_numpy(), cp["train_loss"], cp["val_loss"], cp["restricted_loss"],
+                      cp["excluded_loss"])
+    steps = w.index.to_numpy().clip(min=1)  # step 0 drawn at 1 on the log axis
+    x0, x1 = float(steps[0]), float(steps[-1])
+    ends = {"memorization": ph.memorization_end, "circuit formation": ph.circuit_formation_end,
+            "cleanup": ph.cleanup_end}
+    spans: list[tuple[str, int, int | None]] = []  # (phase, first step, last step; None: not ended)
+    start = int(w.index[0])
+    for name, end in ends.items():  # a phase is drawn once the one before it has ended
+        spans.append((name, start, end))
+        if end is None:
+            break
+        start = end
+
+    has_wn = "weight_norm" in w and w["weight_norm"].notna().any()
+    n_rows = 3 if has_wn else 2
+    fig, axes = plt.subplots(n_rows, 1, figsize=(8, 2.6 * n_rows + 0.6), sharex=True,
+                             gridspec_kw={"height_ratios": [1.0, 1.3, 0.7][:n_rows]}, constrained_layout=True)
+    ax_acc, ax_loss = axes[0], axes[1]
+    for ax in axes:
+        for name, a, b in spans:
+            ax.axvspan(max(a, 1), x1 if b is None else max(b, 1), color=PHASE_COLORS[name], alpha=0.4, lw=0)
+            if b is not None:
+                ax.axvline(max(b, 1), color="k", lw=0.7, ls=":")
+    phase_handles = [Patch(color=PHASE_COLORS[name], alpha=0.6, label=f"{name}: {a}–{'…' if b is None else b}")
+                     for name, a, b in spans]
+    ax_acc.plot(steps, w["train_acc"], color=TRAIN, label="train")
+    ax_acc.plot(steps, w["val_acc"], color=VAL, label="val")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(-0.02, 1.02)
+    ax_acc.add_artist(ax_acc.legend(fontsize=8, loc="lower right"))
+    ax_acc.legend(handles=phase_handles, title="phase (steps)", fontsize=8, title_fontsize=8, loc="center left")
+
+    cs = cp.index.to_numpy().clip(min=1)
+    ax_loss.plot(steps, w["train_loss"], color=TRAIN, lw=1, alpha=0.8, label="train")
+    ax_loss.plot(steps, w["val_loss"], color=VAL, lw=1.3, label="val")
+    ax_loss.plot(cs, cp["restricted_loss"], color=RESTRICTED, lw=1.6, marker=".", ms=4, label="restricted (train rows)")
+    ax_loss.plot(cs, cp["excluded_loss"], color=EXCLUDED, lw=1.6, marker=".", ms=4, label="excluded (train rows)")
+    ax_loss.axhline(math.log(run.config.task.p), color="k", lw=0.6, ls="--", alpha=0.6)
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("loss (nats)")
+    ax_loss.legend(fontsize=7.5, loc="lower left", ncol=2)
+    if has_wn:
+        wn = w["weight_norm"].dropna()
+        axes[2].plot(wn.index.to_numpy().clip(min=1), wn.to_numpy(), color=WNORM)
+        axes[2].set_ylabel("weight norm")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlim(x0, x1)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("optimization step")
+    t = run.config.task
+    fig.suptitle(f"{run.path.name} ({t.op} p={t.p}, {t.fraction:.0%} train), member {member}: the phases of "
+                 f"Nanda et al. 2023\n(boundaries: groklab.measures.phases.nanda_phases; dashed: log p, "
+                 f"the loss of a uniform guess)", fontsize=9.5)
+    out = Path(out) if out else run.path / "phases.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)
     plt.close(fig)
     return out

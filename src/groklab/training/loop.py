@@ -272,7 +272,8 @@ class Trainer:
             tensors.update(t)
         state = {"loop": st.__dict__, "optim_t": self.opt.t, "sampler": sampler_state}
         self.store.write_resume(tensors, state)
-        self.store.write_summary(self.summary())
+        if final or step % self.cfg.train.checkpoint_every == 0:  # not at every log-spaced save
+            self.store.write_summary(self.summary())
 
     def _restore(self) -> None:
         tensors, state = self.store.load_resume()
@@ -292,6 +293,10 @@ class Trainer:
 
         cfg, st = self.cfg, self.st
         df = pd.DataFrame(self.rows, columns=["step", "member", "name", "value"])
+        df = df[df["name"].isin(["train_acc", "val_acc", "train_loss", "val_loss", "time_s"])]
+        # one reshape for every member (a pivot per member costs seconds at E = 300)
+        wide = df.pivot_table(index=["member", "step"], columns="name", values="value", aggfunc="last")
+        per_member = {e: m.droplevel(0) for e, m in wide.groupby(level=0, sort=True)}
         seeds = cfg.member_values("train.seeds")
         lrs, wds = cfg.member_values("optim.lr"), cfg.member_values("optim.weight_decay")
         scales = cfg.member_values("model.init_scale")
@@ -299,7 +304,7 @@ class Trainer:
         budget = cfg.detect.budget
         members = []
         for e in range(self.E):
-            m = df[df["member"] == e].pivot_table(index="step", columns="name", values="value")
+            m = per_member.get(e, pd.DataFrame())
             last = m.iloc[-1] if len(m) else None
             ev = member_events(m.index.to_numpy(), m["train_acc"].to_numpy(), m["val_acc"].to_numpy(),
                                threshold=cfg.detect.threshold, budget=budget, gap=cfg.detect.gap,

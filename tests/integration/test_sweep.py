@@ -1,0 +1,181 @@
+"""Sweeps through the real CLI: the executors agree run for run, a killed sweep completes
+only what was missing, a real local Ray cluster gives the ensemble's numbers, and the
+phase-diagram figures are drawn from the summary."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from groklab.sweep import SweepSpec, run_sweep
+
+SPEC = """
+name = "{name}"
+preset = "liu2022_toy"
+seeds = 2
+[base]
+"task.fraction" = 0.8
+"task.split_seed" = 1
+"model.hidden" = [16, 16]
+"model.embed_init_scale" = 0.01
+"optim.name" = "adamw"
+"optim.embed_lr" = 1e-2
+"optim.embed_wd_mult" = 0
+"train.steps" = {steps}
+"train.stop_val_acc" = 0.9
+"train.stop_patience" = 2
+"train.checkpoint_every" = 50
+"train.evals_per_decade" = 20
+[axes]
+"optim.lr" = [1e-3, 1e-2]
+"optim.weight_decay" = [0.0, 1.0]
+"task.fraction" = [0.6, 0.8]
+"""
+EXACT = ["phase", "step_train_99", "step_val_99", "train_acc", "val_acc", "diverged"]
+CLOSE = ["train_loss", "val_loss"]
+
+
+def write_spec(tmp_path, name="toy", steps=400) -> Path:
+    p = tmp_path / f"{name}.toml"
+    p.write_text(SPEC.format(name=name, steps=steps))
+    return p
+
+
+def assert_same_results(a: pd.DataFrame, b: pd.DataFrame):
+    a, b = a.sort_values("run").reset_index(drop=True), b.sort_values("run").reset_index(drop=True)
+    assert list(a["run"]) == list(b["run"])
+    assert (a["status"] == "done").all() and (b["status"] == "done").all()
+    for c in EXACT:
+        assert a[c].fillna(-1).tolist() == b[c].fillna(-1).tolist(), c
+    for c in CLOSE:
+        assert a[c].to_numpy() == pytest.approx(b[c].to_numpy(), rel=1e-5, abs=1e-6), c
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    """The ensemble executor's results on the spec: the reference every test compares to."""
+    tmp = tmp_path_factory.mktemp("base")
+    spec = SweepSpec.load(write_spec(tmp))
+    df = run_sweep(spec, tmp / "toy", "ensemble", progress=False, log=lambda *_: None)
+    df.attrs["dir"] = str(tmp / "toy")
+    return df
+
+
+def test_ensemble_groups_and_summary(baseline):
+    assert len(baseline) == 2 * 2 * 2 * 2
+    assert set(baseline["dir"]) == {"groups/g0000", "groups/g0001"}  # one ensemble per fraction
+    assert set(baseline["phase"]) <= {"comprehension", "grokking", "memorization", "confusion"}
+    assert baseline["phase"].nunique() >= 2  # the spec spans more than one phase
+
+
+def test_process_executor_gives_the_ensemble_results(tmp_path, baseline, groklab_cmd):
+    r = subprocess.run(groklab_cmd + ["sweep", str(write_spec(tmp_path)), "--executor", "process",
+                                      "--workers", "2", "--runs-dir", str(tmp_path), "-q"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert_same_results(pd.read_parquet(tmp_path / "toy" / "summary.parquet"), baseline)
+
+
+def _done_runs(runs_dir: Path) -> list[Path]:
+    return [p for p in runs_dir.glob("*/summary.json")
+            if '"status": "completed"' in p.read_text() or '"status": "stopped"' in p.read_text()]
+
+
+def test_killed_sweep_completes_only_what_was_missing(tmp_path, baseline, groklab_cmd):
+    spec = write_spec(tmp_path)
+    cmd = groklab_cmd + ["sweep", str(spec), "--executor", "process", "--workers", "1",
+                         "--runs-dir", str(tmp_path), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    runs_dir = tmp_path / "toy" / "runs"
+    deadline = time.time() + 300
+    while len(_done_runs(runs_dir)) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker, with no warning
+    proc.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in _done_runs(runs_dir)}
+    assert 3 <= len(finished) < 16
+
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"{len(finished)} finished" in " ".join(r.stdout.split())
+    for name, mtime in finished.items():  # finished runs were not run again
+        assert (runs_dir / name / "summary.json").stat().st_mtime_ns == mtime
+    assert_same_results(pd.read_parquet(tmp_path / "toy" / "summary.parquet"), baseline)
+
+
+def test_killed_ensemble_sweep_resumes_its_group(tmp_path, baseline, groklab_cmd):
+    spec = write_spec(tmp_path)
+    cmd = groklab_cmd + ["sweep", str(spec), "--runs-dir", str(tmp_path), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    g0 = tmp_path / "toy" / "groups" / "g0000" / "summary.json"
+    g1_resume = tmp_path / "toy" / "groups" / "g0001" / "checkpoints" / "resume.safetensors"
+    deadline = time.time() + 300
+    while not g1_resume.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    mtime = g0.stat().st_mtime_ns
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert "1 finished, 1 to resume, 0 to start" in out
+    assert g0.stat().st_mtime_ns == mtime
+    assert_same_results(pd.read_parquet(tmp_path / "toy" / "summary.parquet"), baseline)
+
+
+def test_rerun_with_another_spec_or_executor_is_refused(tmp_path, baseline, groklab_cmd):
+    spec = write_spec(tmp_path, steps=50)
+    base = groklab_cmd + ["sweep", str(spec), "--runs-dir", str(tmp_path), "-q"]
+    assert subprocess.run(base, capture_output=True).returncode == 0
+    r = subprocess.run(base + ["--executor", "process"], capture_output=True, text=True)
+    assert r.returncode == 2 and "ensemble" in r.stderr
+    spec.write_text(SPEC.format(name="toy", steps=50).replace("[1e-3, 1e-2]", "[1e-3, 3e-2]"))
+    r = subprocess.run(base, capture_output=True, text=True)
+    assert r.returncode == 2 and "different sweep" in r.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_cluster_gives_the_ensemble_results(tmp_path, baseline, groklab_cmd):
+    pytest.importorskip("ray", reason="Ray is installed by `make install` (groklab[ray])")
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                            "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+                           capture_output=True, text=True, env=env)
+    assert start.returncode == 0, start.stderr
+    try:
+        r = subprocess.run(groklab_cmd + ["sweep", str(write_spec(tmp_path)), "--executor", "ray",
+                                          "--address", f"127.0.0.1:{port}", "--runs-dir", str(tmp_path), "-q"],
+                           capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=env)
+    assert_same_results(pd.read_parquet(tmp_path / "toy" / "summary.parquet"), baseline)
+
+
+def test_phase_diagram_and_curve_figures(tmp_path, baseline, groklab_cmd):
+    sweep_dir = baseline.attrs["dir"]
+    for extra in (["--y", "optim.weight_decay"], ["--y", "optim.weight_decay", "--color", "val_acc"],
+                  ["--color", "step_train_99"]):
+        out = tmp_path / f"fig{len(extra)}.png"
+        r = subprocess.run(groklab_cmd + ["phase-diagram", str(sweep_dir), "--x", "optim.lr", *extra, "-o", str(out)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert out.stat().st_size > 10_000
+    r = subprocess.run(groklab_cmd + ["phase-diagram", str(sweep_dir), "--x", "optim.lrr"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "optim.lrr" in r.stderr
