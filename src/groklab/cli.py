@@ -152,6 +152,58 @@ def phase_diagram(
 
 
 @app.command()
+def theory(
+    p: int = typer.Option(10, "--p", help="Symbols of the toy task (add_int, a <= b as in Liu et al.)."),
+    n_splits: int = typer.Option(100, "--n-splits", help="Random training splits per fraction."),
+    sweep_dir: Optional[Path] = typer.Option(None, "--sweep", help="A toy sweep over task.fraction to compare with."),
+    output: Path = typer.Option(Path("theory"), "--output", "-o", help="Directory for the figures and tables."),
+):
+    """The effective theory (Liu et al. 2022): lambda3 and the critical training fraction,
+    and, with --sweep, the same against measured toy runs."""
+    import numpy as np
+
+    from groklab.report.theory_plots import plot_lambda3, plot_theory_vs_runs
+    from groklab.theory import critical_fraction_of, lambda3_vs_fraction
+
+    try:
+        fractions = np.round(np.arange(0.1, 0.951, 0.05), 2)
+        res = lambda3_vs_fraction(p, fractions, n_splits)
+        output.mkdir(parents=True, exist_ok=True)
+        crit = critical_fraction_of(res)
+        t = Table(title=f"effective theory, add_int p={p}, {n_splits} splits per fraction")
+        for c in ("fraction", "train pairs", "median λ3", "P(λ3 > 0)"):
+            t.add_column(c, justify="right")
+        for i, f in enumerate(res["fraction"]):
+            t.add_row(f"{f:.2f}", str(int(res["n_train"][i])), f"{res['median'][i]:.3f}",
+                      f"{res['share_positive'][i]:.2f}")
+        out.print(t)
+        out.print(f"predicted critical fraction: [bold]{crit:.3f}[/]")
+        out.print(f"figure: {plot_lambda3(res, output / 'lambda3.png')}")
+        if sweep_dir is not None:
+            from groklab.theory.compare import measured_critical_fraction, runs_table
+
+            tab = runs_table(sweep_dir)
+            tab.to_csv(output / "runs.csv", index=False)
+            measured, share = measured_critical_fraction(tab)
+            t = Table(title=f"toy runs in {sweep_dir}")
+            for c in ("fraction", "runs", "generalized", "median λ3", "median step RQI>0.95"):
+                t.add_column(c, justify="right")
+            for f, g in tab.groupby("fraction"):
+                t.add_row(f"{f:.2f}", str(len(g)), f"{g['generalized'].mean():.2f}",
+                          f"{g['lambda3'].median():.3f}", _fmt(float(g["step_rqi_95"].median()), 0))
+            out.print(t)
+            out.print(f"measured critical fraction: [bold]{measured:.3f}[/] "
+                      f"(half of the plateau {share.iloc[-1]:.2f}); predicted {crit:.3f}; "
+                      f"difference {abs(measured - crit):.3f}")
+            ok = tab["generalized"] & (tab["lambda3"] > 0)
+            path = plot_theory_vs_runs(tab["lambda3"].to_numpy()[ok], tab["step_rqi_95"].to_numpy()[ok],
+                                       output / "theory_vs_runs.png")
+            out.print(f"figure: {path}")
+    except ConfigError as e:
+        _fail(str(e))
+
+
+@app.command()
 def runs(runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Directory of runs.")):
     """A table of the runs in a directory."""
     from groklab.run import Run

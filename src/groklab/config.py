@@ -45,7 +45,7 @@ MODEL_KINDS = ("transformer", "toy", "mlp")
 IMPLS = ("fast", "reference")
 SPLITS = ("random", "prefix")
 LAYOUTS = ("ab=", "aopb=")
-EMBEDS = ("learned", "onehot")
+EMBEDS = ("learned", "onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
 
 
 @dataclass
@@ -73,7 +73,8 @@ class ModelConfig:
     # toy (Liu et al. 2022) and mlp
     d_embed: int = 32  # embedding width of toy / mlp
     hidden: list = field(default_factory=lambda: [200, 200])  # decoder MLP widths
-    embed: str = "learned"  # mlp only: learned | onehot
+    embed: str = "learned"  # mlp only: learned | onehot | cyclic | scalar | cyclic_sdr | scalar_sdr
+    #   (fixed codes, not trained; d_embed is their width; groklab.models.mlp defines them)
     embed_init_scale: float = 1.0  # toy / mlp: multiplies the learned embedding's initial std
     # every model
     init_scale: PerMember = 1.0  # alpha multiplying the initial weights (Omnigrok)
@@ -187,6 +188,12 @@ class RunConfig:
         _choice("model.act", m.act, ACTIVATIONS)
         _choice("model.dtype", m.dtype, DTYPES)
         _choice("model.embed", m.embed, EMBEDS)
+        if m.kind == "mlp" and m.embed not in ("learned", "onehot"):
+            from groklab.models.mlp import embed_problem
+
+            why = embed_problem(m.embed, 120 if op.group == "S5" else t.p, m.d_embed)
+            if why:
+                raise ConfigError("model.d_embed", m.d_embed, f"model.embed={m.embed!r}: {why}")
         for k in ("n_layers", "d_model", "n_heads", "d_mlp", "d_embed"):
             _positive(f"model.{k}", getattr(m, k))
         if m.d_model % m.n_heads:

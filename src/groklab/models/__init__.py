@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from groklab.config import RunConfig
 from groklab.models.common import DTYPES, EnsembleModule
-from groklab.models.mlp import MLPModel, ToyModel
+from groklab.models.mlp import MLPModel, ToyModel, uses_prior_knowledge
 from groklab.models.transformer import Transformer
 
 
@@ -25,4 +25,4 @@ def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
     return model.to(device)
 
 
-__all__ = ["build_model", "Transformer", "ToyModel", "MLPModel", "EnsembleModule"]
+__all__ = ["build_model", "Transformer", "ToyModel", "MLPModel", "EnsembleModule", "uses_prior_knowledge"]

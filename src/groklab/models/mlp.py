@@ -1,13 +1,38 @@
-"""MLP-family models with a leading ensemble axis E.
+"""MLP-family models with a leading ensemble axis E, and the MLP's input encoders.
 
 * :class:`ToyModel` (Liu et al. 2022, "Towards Understanding Grokking", Sec. 2): a learned
   representation E_i per symbol; the pair (a, b) is encoded as E_a + E_b and decoded by an
   MLP. The representation and decoder can have their own learning rates
   (``optim.embed_lr_mult``) and weight decays (``optim.embed_wd_mult``).
-* :class:`MLPModel`: concatenated embeddings [E_a, E_b] (learned, or fixed one-hot), then an
-  MLP.
+* :class:`MLPModel`: concatenated encodings [enc(a), enc(b)], then an MLP. ``model.embed``
+  picks the encoder: ``learned`` (a trained table W_E, the default) or one of the fixed
+  (never trained) codes below, each a table (p, width) held as a buffer, not a parameter,
+  so the optimizer never sees it.
 
 Both read the operands from the token layout: a at position 0, b at position T - 2.
+
+Fixed encoders, symbol x in 0..p-1 (p = the number of symbols, n = ``model.d_embed``)::
+
+    onehot      e_x                                                 width p
+    cyclic      [cos(2π·1x/p), sin(2π·1x/p), ..., cos(2π·Kx/p), sin(2π·Kx/p)],  K = n/2
+                (frequencies 1..K, interleaved; n even and K <= (p-1)/2)      width n
+    scalar      [x / (p-1)]                                          width 1
+    scalar_sdr  n bits, w = round(n/3) of them on: the block [s, s+w) with
+                s = round(x (n-w) / (p-1))   (needs n - w >= p - 1)   width n
+    cyclic_sdr  R = n // p rings of m = n // R bits (spare bits stay 0); ring r = 1..R
+                is frequency r: the arc of w_r = round(m/3) bits starting at
+                round(m (r·x mod p) / p), wrapping around   (needs n >= p)    width n
+
+The SDR codes follow the grokking-challenge thread (``/work/shared/seeds/004_...``): a dense
+"VarCycleEncoder" code (its definition is not in the thread; here: cycles of periods p/r)
+"SDR-ified" by setting the highest values to 1, ~1/3 of the bits on (its 133/400). Each
+scalar_sdr block / cyclic_sdr arc is the top-w of a dense bump around its own middle
+(``-|i - c|``, resp. ``cos`` of the angle from c on the ring). The thread summed the codes
+of x and y before binarising; here they are concatenated, like every MLPModel input.
+
+Every fixed encoder except onehot carries prior knowledge of the task (the order or the
+cyclic structure of Z_p): :func:`uses_prior_knowledge` says so, and ``groklab bench``
+ranks such recipes apart.
 """
 
 from __future__ import annotations
@@ -15,9 +40,103 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from groklab.models.common import ACTS, EnsembleModule, ParamSpec, gather_rows, linear
+
+FIXED_EMBEDS = ("onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
+PRIOR_KNOWLEDGE_EMBEDS = ("cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
+SDR_DENSITY = 1 / 3  # share of active bits (the thread's 133 of 400)
+
+# --------------------------------------------------------------------------- encoders
+
+
+def sdr_active_bits(n: int) -> int:
+    """Active bits of an n-bit scalar_sdr code (and of each cyclic_sdr ring of n bits)."""
+    return max(1, round(n * SDR_DENSITY))
+
+
+def cyclic_code(x: torch.Tensor, p: int, d: int) -> torch.Tensor:
+    """(N,) ints -> (N, d) float64: [cos(2πkx/p), sin(2πkx/p)] for k = 1..d/2, interleaved."""
+    k = torch.arange(1, d // 2 + 1, dtype=torch.float64)
+    ang = 2 * math.pi * x.to(torch.float64)[:, None] * k / p  # (N, K)
+    return torch.stack([ang.cos(), ang.sin()], dim=-1).reshape(len(x), -1)  # (N, 2K)
+
+
+def scalar_code(x: torch.Tensor, p: int) -> torch.Tensor:
+    """(N,) ints -> (N, 1) float64: x / (p - 1), from 0 to 1."""
+    return (x.to(torch.float64) / (p - 1))[:, None]
+
+
+def _block(start: torch.Tensor, w: int, n: int, wrap: bool) -> torch.Tensor:
+    """(N,) first bits -> (N, n) float64 with bits start..start+w-1 on (mod n if wrap)."""
+    off = torch.arange(n)[None, :] - start[:, None]  # (N, n)
+    if wrap:
+        off = off % n
+    return ((off >= 0) & (off < w)).to(torch.float64)
+
+
+def scalar_sdr_code(x: torch.Tensor, p: int, n: int) -> torch.Tensor:
+    """(N,) ints -> (N, n) binary: a block of w = round(n/3) bits sliding from bit 0 (x=0)
+    to the last bit (x=p-1); start s = round(x (n-w) / (p-1)) (integer arithmetic)."""
+    w = sdr_active_bits(n)
+    start = (2 * x.long() * (n - w) + (p - 1)) // (2 * (p - 1))  # round half up
+    return _block(start, w, n, wrap=False)
+
+
+def cyclic_sdr_code(x: torch.Tensor, p: int, n: int) -> torch.Tensor:
+    """(N,) ints -> (N, n) binary: R = n // p rings of m = n // R bits; on ring r (frequency
+    r = 1..R) the arc of round(m/3) bits starting at round(m (r x mod p) / p), wrapping."""
+    R = max(1, n // p)
+    m = n // R
+    w = sdr_active_bits(m)
+    rings = []
+    for r in range(1, R + 1):
+        phase = (r * x.long()) % p
+        start = ((2 * m * phase + p) // (2 * p)) % m  # round half up
+        rings.append(_block(start, w, m, wrap=True))
+    out = torch.cat(rings, dim=1)
+    return torch.cat([out, out.new_zeros(len(x), n - R * m)], dim=1)
+
+
+def encoder_table(embed: str, p: int, d_embed: int) -> torch.Tensor:
+    """The fixed code of every symbol 0..p-1: (p, width) float64."""
+    x = torch.arange(p)
+    if embed == "onehot":
+        return torch.eye(p, dtype=torch.float64)
+    if embed == "cyclic":
+        return cyclic_code(x, p, d_embed)
+    if embed == "scalar":
+        return scalar_code(x, p)
+    if embed == "scalar_sdr":
+        return scalar_sdr_code(x, p, d_embed)
+    if embed == "cyclic_sdr":
+        return cyclic_sdr_code(x, p, d_embed)
+    raise ValueError(f"model.embed={embed!r}: not a fixed encoder; choose from {', '.join(FIXED_EMBEDS)}")
+
+
+def embed_problem(embed: str, p: int, d_embed: int) -> str | None:
+    """Why ``model.d_embed`` cannot serve ``embed`` on p symbols, or None (for validation)."""
+    if embed == "cyclic":
+        if d_embed % 2:
+            return "cyclic needs an even width (a cos and a sin per frequency)"
+        if d_embed // 2 > (p - 1) // 2:
+            return (f"cyclic uses frequencies 1..d_embed/2, which must not exceed (p-1)//2 = {(p - 1) // 2} "
+                    f"for p={p} (higher ones repeat lower ones); use d_embed <= {2 * ((p - 1) // 2)}")
+    if embed == "scalar_sdr" and d_embed - sdr_active_bits(d_embed) < p - 1:
+        need = next(n for n in range(p, 3 * p + 3) if n - sdr_active_bits(n) >= p - 1)
+        return f"scalar_sdr needs d_embed >= {need} bits so that each of the {p} symbols gets its own code"
+    if embed == "cyclic_sdr" and d_embed < p:
+        return f"cyclic_sdr needs d_embed >= p = {p} bits (one ring position per symbol)"
+    return None
+
+
+def uses_prior_knowledge(cfg) -> bool:
+    """Whether a RunConfig's input encoding builds in knowledge of the task (a fixed
+    cyclic or scalar code of the MLP). Learned embeddings and one-hot codes do not."""
+    return cfg.model.kind == "mlp" and cfg.model.embed in PRIOR_KNOWLEDGE_EMBEDS
+
+
+# --------------------------------------------------------------------------- models
 
 
 class _Decoder(EnsembleModule):
@@ -59,6 +178,12 @@ class ToyModel(_Decoder):
 
 
 class MLPModel(_Decoder):
+    """[enc(a), enc(b)] (E, N, 2·width) -> MLP -> logits (E, N, C).
+
+    ``embed="learned"``: enc = W_E (parameter, group "embed", (E, p, d_embed)).
+    Otherwise enc is the fixed table ``enc_table`` (p, width), a non-persistent buffer
+    shared by every member (checkpoints hold parameters only; the table is rebuilt)."""
+
     def __init__(self, n_members: int, n_symbols: int, n_classes: int, d_embed: int,
                  hidden: list[int], act: str = "relu", embed: str = "learned", embed_init_scale: float = 1.0):
         super().__init__(n_members)
@@ -66,19 +191,33 @@ class MLPModel(_Decoder):
         if embed == "learned":
             self.declare("W_E", ParamSpec((n_symbols, d_embed), std=embed_init_scale / math.sqrt(d_embed),
                                           group="embed"))
-            d_in = 2 * d_embed
+            width = d_embed
         else:
-            d_in = 2 * n_symbols
-        self._declare_decoder(d_in, hidden, n_classes)
+            table = encoder_table(embed, n_symbols, d_embed)  # (p, width) float64
+            self.register_buffer("enc_table", table, persistent=False)
+            width = table.shape[1]
+        self.d_code = width  # width of one operand's encoding
+        self._declare_decoder(2 * width, hidden, n_classes)
+
+    @property
+    def uses_prior_knowledge(self) -> bool:
+        return self.embed_kind in PRIOR_KNOWLEDGE_EMBEDS
 
     def _encode(self, tok: torch.Tensor, pm: bool) -> torch.Tensor:
+        """tok (N,) shared or (E, N) per member -> (E, N, width)."""
         if self.embed_kind == "learned":
             return gather_rows(self.W_E, tok, pm)
-        dtype = self.dec_0_W.dtype
-        onehot = F.one_hot(tok, self.n_symbols).to(dtype)
-        return onehot if pm else onehot.expand(self.dec_0_W.shape[0], *onehot.shape)  # (E, N, n)
+        t = self.enc_table
+        rows = t.index_select(0, tok.reshape(-1)).view(*tok.shape, t.shape[1])  # (*tok, width)
+        if pm:
+            return rows
+        # members seen by this call (functional_call may pass only the live members' rows)
+        return rows.expand(self.dec_0_W.shape[0], *rows.shape)
 
     def forward(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        """tokens (N, T) or (E, N, T) -> logits (E, N, C)."""
         pm = tokens.dim() == 3
         h = torch.cat([self._encode(tokens[..., 0], pm), self._encode(tokens[..., -2], pm)], dim=-1)
+        if cache is not None:
+            cache["hook_input"] = h
         return self._decode(h, cache)

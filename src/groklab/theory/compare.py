@@ -1,0 +1,82 @@
+"""Theory against measured toy runs (Liu et al. 2022, Sec. 3.5 and Fig. 4).
+
+For every run of a sweep over the training fraction (and split seed) of the toy model:
+
+* ``lambda3``: the grokking rate of its training split (:func:`grokking_rate`);
+* ``linearity``: R^2 of its final 1-D representation against E_i = a + b i. A run
+  *generalizes* when ``linearity >= LINEAR_R2`` (0.99): on ``add_int`` a representation
+  keeps every parallelogram of the whole table exactly when it is linear, so this is the
+  representation-level reading of "the network generalized", free of the val split's
+  answer coverage;
+* ``step_rqi_95``: the first evaluated step at which the live ``rqi`` measure reached 0.95
+  (the time the theory says scales as 1/lambda3).
+
+The measured critical fraction is where the share of generalizing runs first reaches half
+of its plateau (the share at the largest fraction), by linear interpolation between grid
+points; the theory's is where the share of splits with lambda3 > 0 crosses 1/2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from groklab.config import ConfigError
+from groklab.run import Run
+from groklab.sweep import summarize
+from groklab.tasks import make_task
+from groklab.theory.effective import grokking_rate, linearity, parallelograms_of_task
+
+LINEAR_R2 = 0.99
+RQI_LEVEL = 0.95
+
+
+def runs_table(sweep_dir: str | Path) -> pd.DataFrame:
+    """One row per finished run: fraction, split seed, seed, lambda3, linearity,
+    generalized, step_rqi_95 (NaN if never), val_acc."""
+    sweep_dir = Path(sweep_dir)
+    df = summarize(sweep_dir)
+    df = df[df["status"] == "done"]
+    if df.empty:
+        raise ConfigError("SWEEP_DIR", str(sweep_dir), "no finished runs")
+    rows = []
+    cache: dict[str, tuple] = {}
+    for _, r in df.iterrows():
+        if r["dir"] not in cache:
+            run = Run(sweep_dir / r["dir"])
+            if run.config.model.kind != "toy" or run.config.task.op not in ("add_int", "add"):
+                raise ConfigError("SWEEP_DIR", str(sweep_dir), "the comparison needs toy-model runs on add_int/add")
+            W = run.model().W_E.detach()  # (E, p, d)
+            task = make_task(run.config.task)
+            lam = grokking_rate(task.n_symbols, parallelograms_of_task(task))
+            m = run.metrics
+            rqi = m[m["name"] == "rqi"].pivot_table(index="step", columns="member", values="value")
+            cache[r["dir"]] = (W, lam, run.config.task, rqi)
+        W, lam, tcfg, rqi = cache[r["dir"]]
+        e = int(r["member"])
+        step_rqi = np.nan
+        if e in rqi.columns:
+            hit = rqi.index[(rqi[e] >= RQI_LEVEL).to_numpy()]
+            step_rqi = float(hit[0]) if len(hit) else np.nan
+        lin = linearity(W[e])
+        rows.append({"run": r["run"], "fraction": tcfg.fraction, "split_seed": tcfg.split_seed,
+                     "seed": r["seed"], "lambda3": lam, "linearity": lin,
+                     "generalized": lin >= LINEAR_R2, "step_rqi_95": step_rqi, "val_acc": r["val_acc"]})
+    return pd.DataFrame(rows)
+
+
+def measured_critical_fraction(table: pd.DataFrame) -> tuple[float, pd.Series]:
+    """(fraction where the share of generalizing runs reaches half its plateau, the share
+    per fraction)."""
+    share = table.groupby("fraction")["generalized"].mean().sort_index()
+    level = 0.5 * float(share.iloc[-1])
+    fr, s = share.index.to_numpy(float), share.to_numpy(float)
+    for i in range(1, len(s)):
+        if s[i - 1] < level <= s[i]:
+            return float(fr[i - 1] + (level - s[i - 1]) / (s[i] - s[i - 1]) * (fr[i] - fr[i - 1])), share
+    return (float(fr[0]) if len(s) and s[0] >= level else float("nan")), share
+
+
+__all__ = ["runs_table", "measured_critical_fraction", "LINEAR_R2", "RQI_LEVEL"]
