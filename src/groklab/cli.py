@@ -186,18 +186,19 @@ def theory(
             tab.to_csv(output / "runs.csv", index=False)
             measured, share = measured_critical_fraction(tab)
             t = Table(title=f"toy runs in {sweep_dir}")
-            for c in ("fraction", "runs", "generalized", "median λ3", "median step RQI>0.95"):
+            for c in ("fraction", "runs", "generalized", "median λ3", "median step linear"):
                 t.add_column(c, justify="right")
             for f, g in tab.groupby("fraction"):
                 t.add_row(f"{f:.2f}", str(len(g)), f"{g['generalized'].mean():.2f}",
-                          f"{g['lambda3'].median():.3f}", _fmt(float(g["step_rqi_95"].median()), 0))
+                          f"{g['lambda3'].median():.3f}", _fmt(float(g["step_linear"].median()), 0))
             out.print(t)
             out.print(f"measured critical fraction: [bold]{measured:.3f}[/] "
                       f"(half of the plateau {share.iloc[-1]:.2f}); predicted {crit:.3f}; "
                       f"difference {abs(measured - crit):.3f}")
             ok = tab["generalized"] & (tab["lambda3"] > 0)
-            path = plot_theory_vs_runs(tab["lambda3"].to_numpy()[ok], tab["step_rqi_95"].to_numpy()[ok],
-                                       output / "theory_vs_runs.png")
+            path = plot_theory_vs_runs(tab["lambda3"].to_numpy()[ok], tab["step_linear"].to_numpy()[ok],
+                                       output / "theory_vs_runs.png",
+                                       ylabel="steps until the representation is linear (R² ≥ 0.99)")
             out.print(f"figure: {path}")
     except ConfigError as e:
         _fail(str(e))
@@ -332,6 +333,55 @@ def tasks():
     for o in OPS.values():
         t.add_row(o.id, o.formula, o.group, "yes" if o.needs_prime else "", "yes" if o.commutative else "")
     out.print(t)
+
+
+@app.command()
+def bench(
+    suite: str = typer.Option("challenge", "--suite", help="A suite of tasks (challenge)."),
+    methods: Optional[str] = typer.Option(None, "--methods", "-m",
+                                          help="Comma-separated methods (default: all; see groklab.bench.METHODS)."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task ids (default: the suite's)."),
+    seeds: int = typer.Option(3, "--seeds", help="Seeds per method and task: 0..N-1, one run each."),
+    budget_s: float = typer.Option(120.0, "--budget-s", help="Training seconds allowed per run."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Cap on steps per run (default: each recipe's)."),
+    runs_dir: Path = typer.Option(Path("runs/bench"), "--runs-dir", help="Where the runs go (re-runs skip finished ones)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Tables and figure (default: RUNS_DIR)."),
+):
+    """Every method x task x seed under the same wall-clock budget: share reaching 99% val
+    accuracy, median [IQR] steps and seconds to it, parameters, ms per step."""
+    import math
+
+    from groklab.bench import bench as run_bench
+    from groklab.store import RunDirError
+
+    try:
+        summary, _ = run_bench(suite, methods, tasks, seeds, budget_s, runs_dir, output, max_steps, log=out.print)
+    except (ConfigError, RunDirError) as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        err.print("interrupted: finished runs are kept; run the same command again to continue")
+        raise typer.Exit(130)
+
+    def iqr(row, key: str, nd: int) -> str:
+        med = row[f"{key}_median"]
+        if med is None or (isinstance(med, float) and math.isnan(med)):
+            return "-"
+        return f"{med:.{nd}f} [{row[f'{key}_q25']:.{nd}f}-{row[f'{key}_q75']:.{nd}f}]"
+
+    t = Table(title=f"bench {suite}: reaching 99% val acc within {budget_s:g} s (rank within task; "
+                    "prior-knowledge recipes ranked apart)")
+    for col in ("task", "rank", "method", "reached", "steps to 99% med [IQR]", "s to 99% med [IQR]", "params",
+                "ms/step"):
+        t.add_column(col, justify="left" if col in ("task", "method") else "right")
+    ordered = summary.sort_values(["task", "prior_knowledge", "rank"], kind="stable")
+    ordered = ordered.set_index("task").loc[list(dict.fromkeys(summary["task"]))].reset_index()
+    for _, r in ordered.iterrows():
+        name = r["method"] + (" [prior knowledge]" if r["prior_knowledge"] else "")
+        t.add_row(r["task"], str(r["rank"]), name, f"{r['reached']}/{r['seeds']}", iqr(r, "steps", 0),
+                  iqr(r, "seconds", 1), f"{r['n_params']:,}", _fmt(r["ms_per_step"], 1))
+    out.print(t)
+    out.print(f"tables: {(output or runs_dir) / 'bench.parquet'}, {(output or runs_dir) / 'bench.json'}")
+    out.print(f"figure: {(output or runs_dir) / 'val_acc_vs_seconds.png'}")
 
 
 def main() -> None:

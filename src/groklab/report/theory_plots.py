@@ -46,7 +46,8 @@ def plot_lambda3(result: Lambda3Sweep, out_path: str | Path) -> Path:
     return out
 
 
-def plot_theory_vs_runs(lam3: np.ndarray, steps: np.ndarray, out_path: str | Path) -> Path:
+def plot_theory_vs_runs(lam3: np.ndarray, steps: np.ndarray, out_path: str | Path,
+                        ylabel: str = "steps") -> Path:
     """Scatter of measured steps (e.g. until RQI > 0.95) against 1/lam3, one point per run,
     with the least-squares line through the origin, steps = k / lam3, and the Pearson
     correlation of (1/lam3, steps) in the legend. Runs with lam3 <= 0 or a non-finite step
@@ -69,7 +70,7 @@ def plot_theory_vs_runs(lam3: np.ndarray, steps: np.ndarray, out_path: str | Pat
     title = "measured steps vs theory" + (f" ({dropped} left out: λ3 = 0 or no step)" if dropped else "")
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("1 / λ3")
-    ax.set_ylabel("steps")
+    ax.set_ylabel(ylabel)
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)

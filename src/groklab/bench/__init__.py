@@ -1,0 +1,71 @@
+"""``groklab bench``: every method x task x seed under one wall-clock budget.
+
+    groklab bench --suite challenge --methods fastest,grokfast2024 --seeds 3 --budget-s 120
+
+* :mod:`groklab.bench.suite`: the suites' tasks, the named methods (recipes = presets plus
+  overrides) and their expansion into validated run configs.
+* :mod:`groklab.bench.runner`: the budgeted training of one run (a ``Trainer`` subclass;
+  ``loop.py`` untouched), skipping / resuming / extending runs, the per-run results.
+* :mod:`groklab.bench.aggregate`: share reaching 99%, median and IQR of steps and seconds,
+  ranks (prior-knowledge recipes ranked apart).
+* :mod:`groklab.bench.plot`: val accuracy against training seconds.
+
+Outputs (``--output``): ``bench.parquet`` (one row per method and task), ``runs.parquet``
+(one row per run), ``bench.json`` (both, plus the settings) and ``val_acc_vs_seconds.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from groklab.bench.aggregate import SUMMARY_COLUMNS, rank, summarize
+from groklab.bench.suite import (
+    BENCH_TRAIN,
+    METHODS,
+    SUITES,
+    TASKS,
+    BenchMethod,
+    BenchRun,
+    BenchTask,
+    config_for,
+    expand,
+)
+
+
+def bench(suite: str = "challenge", methods: str | None = None, tasks: str | None = None, seeds: int = 3,
+          budget_s: float = 120.0, runs_dir: str | Path = "runs/bench", output: str | Path | None = None,
+          max_steps: int | None = None, log: Callable[[str], Any] = print) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the bench and write its outputs; returns (summary per method and task, runs)."""
+    from groklab.bench.plot import plot_val_acc_vs_seconds
+    from groklab.bench.runner import curves, run_bench
+    from groklab.config import ConfigError
+    from groklab.store import write_json, write_parquet
+
+    if not budget_s > 0:
+        raise ConfigError("--budget-s", budget_s, "must be a positive number of seconds")
+    plan = expand(suite, methods, tasks, seeds, max_steps)  # every name checked before any run
+    runs_dir = Path(runs_dir)
+    output = Path(output) if output is not None else runs_dir
+    log(f"bench {suite}: {len(plan)} runs ({len({r.method for r in plan})} methods x "
+        f"{len({r.task for r in plan})} tasks x {seeds} seeds), budget {budget_s:g} s per run, in {runs_dir}")
+    runs = run_bench(plan, runs_dir, budget_s, log)
+    summary = summarize(runs)
+    output.mkdir(parents=True, exist_ok=True)
+    write_parquet(output / "bench.parquet", summary)
+    write_parquet(output / "runs.parquet", runs)
+    record = {"suite": suite, "budget_s": budget_s, "seeds": seeds, "max_steps": max_steps,
+              "bench_train": BENCH_TRAIN, "methods": sorted({r.method for r in plan}),
+              "tasks": sorted({r.task for r in plan}), "runs_dir": str(runs_dir),
+              "summary": json.loads(summary.to_json(orient="records")),
+              "runs": json.loads(runs.to_json(orient="records"))}
+    write_json(output / "bench.json", record)
+    plot_val_acc_vs_seconds(curves(runs), summary, output / "val_acc_vs_seconds.png", budget_s)
+    return summary, runs
+
+
+__all__ = ["bench", "expand", "config_for", "summarize", "rank", "METHODS", "SUITES", "TASKS",
+           "BENCH_TRAIN", "BenchMethod", "BenchRun", "BenchTask", "SUMMARY_COLUMNS"]

@@ -1,0 +1,156 @@
+"""What the bench runs: suites of tasks, named methods (recipes), and their expansion.
+
+A *method* is a named recipe: a preset (``groklab presets``) plus a few overrides, e.g.
+``fastest_cyclic`` is ``fastest`` with a fixed cyclic input code. A *task* is a set of
+``task.*`` overrides (op, p, fraction, split) applied on top of the method, so every method
+meets the same tables and the same split (``task.split_seed`` 0 for every run). The method
+keeps its own token layout (``task.layout``), which only the transformer reads.
+
+Every run gets the bench's own stopping and logging settings (:data:`BENCH_TRAIN`): stop
+at the first evaluation with val acc >= 99%, a fixed log-spaced evaluation schedule, no
+progress bar. One run per seed (``train.seeds = [seed]``): an ensemble would share its
+wall-clock between members, and seconds per seed would not be comparable across methods.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from groklab.config import ConfigError, RunConfig, apply_dict
+from groklab.models import uses_prior_knowledge
+from groklab.presets import PRESETS, get_preset
+
+# settings of every bench run, whatever the recipe
+BENCH_TRAIN = {"stop_val_acc": 0.99, "stop_patience": 1, "evals_per_decade": 40, "progress": False,
+               "device": "cpu"}
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    id: str
+    description: str
+    task: dict  # task.* overrides
+
+
+@dataclass(frozen=True)
+class BenchMethod:
+    name: str
+    preset: str
+    description: str
+    overrides: dict = field(default_factory=dict)  # nested, applied after the preset
+
+
+def _task(id: str, description: str, op: str, split: str = "random") -> BenchTask:
+    return BenchTask(id, description, {"op": op, "p": 97, "fraction": 0.5, "split": split,
+                                       "split_seed": 0, "dedupe_commutative": False})
+
+
+SUITES: dict[str, tuple[BenchTask, ...]] = {
+    "challenge": (
+        _task("add97_random", "a+b mod 97, random 50% split", "add"),
+        _task("add97_prefix", "a+b mod 97, first 50% of the table in (a, b) order (the thread's split)",
+              "add", split="prefix"),
+        _task("mul97", "x*y mod 97, random 50% split", "mul"),
+        _task("div97", "x/y mod 97 (y != 0), random 50% split", "div"),
+        _task("quad97", "x^2+xy+y^2 mod 97, random 50% split", "quad"),
+    ),
+}
+TASKS: dict[str, BenchTask] = {t.id: t for suite in SUITES.values() for t in suite}
+
+_SDR = {"d_embed": 400}  # the thread's 400-bit codes (133 bits on)
+METHODS: dict[str, BenchMethod] = {
+    m.name: m
+    for m in [
+        BenchMethod("power2022", "power2022", PRESETS["power2022"].citation),
+        BenchMethod("nanda2023", "nanda2023", PRESETS["nanda2023"].citation),
+        BenchMethod("grokfast2024", "grokfast2024", PRESETS["grokfast2024"].citation),
+        BenchMethod("prieto2025_stablemax", "prieto2025_stablemax", PRESETS["prieto2025_stablemax"].citation),
+        BenchMethod("fastest", "fastest", PRESETS["fastest"].citation),
+        BenchMethod("fastest_cyclic", "fastest", "fastest with a fixed cyclic code (frequencies 1..16)",
+                    {"model": {"embed": "cyclic", "d_embed": 32}}),
+        BenchMethod("fastest_scalar", "fastest", "fastest with a fixed scalar code x/(p-1)",
+                    {"model": {"embed": "scalar"}}),
+        BenchMethod("fastest_cyclic_sdr", "fastest", "fastest with a fixed 400-bit cyclic SDR code",
+                    {"model": {"embed": "cyclic_sdr", **_SDR}}),
+        BenchMethod("fastest_scalar_sdr", "fastest", "fastest with a fixed 400-bit scalar SDR code",
+                    {"model": {"embed": "scalar_sdr", **_SDR}}),
+        BenchMethod("thread_sdr", "thread_sdr", PRESETS["thread_sdr"].citation),
+    ]
+}
+DEFAULT_METHODS: tuple[str, ...] = tuple(METHODS)
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """One run of the bench: a method on a task with one seed, and its resolved config."""
+
+    method: str
+    task: str
+    seed: int
+    cfg: RunConfig = field(compare=False)
+
+    @property
+    def prior_knowledge(self) -> bool:
+        return uses_prior_knowledge(self.cfg)
+
+    @property
+    def rel_dir(self) -> str:
+        return f"{self.method}/{self.task}/seed{self.seed}"
+
+
+def config_for(method: str, task: str, seed: int, max_steps: int | None = None) -> RunConfig:
+    """The validated RunConfig of ``method`` on ``task`` with ``seed``."""
+    m, t = METHODS[method], TASKS[task]
+    cfg = get_preset(m.preset)
+    apply_dict(cfg, copy.deepcopy(m.overrides))
+    apply_dict(cfg, {"task": dict(t.task), "train": {**BENCH_TRAIN, "seeds": [seed]}})
+    if max_steps is not None:
+        cfg.train.steps = max_steps
+    try:
+        return cfg.validate()
+    except ConfigError as e:  # say which method/task produced it
+        raise ConfigError(e.key, e.value, f"{e.why} (method {method!r} on task {task!r})") from None
+
+
+def parse_names(kind: str, text: str | None, known: dict, default: tuple[str, ...]) -> list[str]:
+    """ "a,b" -> ["a", "b"], each checked against ``known``; None or "all" -> ``default``."""
+    if text is None or text.strip() == "all":
+        return list(default)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--{kind}", text, f"name at least one; choose from {', '.join(known)}")
+    for n in names:
+        if n not in known:
+            raise ConfigError(f"--{kind}", n, f"unknown {kind[:-1]}; choose from {', '.join(known)}")
+    return list(dict.fromkeys(names))  # drop repeats, keep order
+
+
+def expand(suite: str = "challenge", methods: str | list[str] | None = None,
+           tasks: str | list[str] | None = None, seeds: int | str = 3,
+           max_steps: int | None = None) -> list[BenchRun]:
+    """Every method x task x seed, in that order (configs resolved and validated).
+
+    ``methods`` / ``tasks``: comma-separated names, a list, or None (the suite's tasks, all
+    methods). ``seeds``: the number N of seeds 0..N-1. Bad names raise :class:`ConfigError`
+    naming the value."""
+    if suite not in SUITES:
+        raise ConfigError("--suite", suite, f"unknown suite; choose from {', '.join(SUITES)}")
+    suite_tasks = {t.id: t for t in SUITES[suite]}
+    if isinstance(methods, list):
+        methods = ",".join(methods)
+    if isinstance(tasks, list):
+        tasks = ",".join(tasks)
+    m_names = parse_names("methods", methods, METHODS, DEFAULT_METHODS)
+    t_names = parse_names("tasks", tasks, suite_tasks, tuple(suite_tasks))
+    if isinstance(seeds, bool) or not isinstance(seeds, int):
+        try:
+            seeds = int(str(seeds))
+        except ValueError:
+            raise ConfigError("--seeds", seeds, "a number of seeds (runs use seeds 0..N-1)") from None
+    if seeds < 1:
+        raise ConfigError("--seeds", seeds, "must be at least 1 (runs use seeds 0..N-1)")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError("--max-steps", max_steps, "must be a positive integer")
+    return [BenchRun(m, t, s, config_for(m, t, s, max_steps))
+            for m in m_names for t in t_names for s in range(seeds)]

@@ -1,0 +1,153 @@
+"""groklab.bench: aggregation against hand-computed values, method x task expansion, bad
+names, and the wall-clock budget (skip / extend / retrain)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from groklab.bench import METHODS, SUITES, expand, summarize
+from groklab.bench.plot import median_curve
+from groklab.bench.runner import result_row, run_one
+from groklab.config import ConfigError
+from groklab.store import RunStore
+
+
+def _runs() -> pd.DataFrame:
+    rows = []
+    # A: 4 seeds, 3 reach 99% at steps 100, 200, 300 (1, 2, 4 s); one does not
+    for seed, step, secs in [(0, 100, 1.0), (1, 200, 2.0), (2, 300, 4.0), (3, None, None)]:
+        rows.append(dict(method="A", task="t", seed=seed, prior_knowledge=False, reached=step is not None,
+                         step_val_99=step, seconds_val_99=secs, n_params=1000, ms_per_step=[5.0, 6.0, 7.0, 9.0][seed]))
+    # B: never reaches
+    for seed in range(2):
+        rows.append(dict(method="B", task="t", seed=seed, prior_knowledge=False, reached=False,
+                         step_val_99=None, seconds_val_99=None, n_params=50, ms_per_step=1.0))
+    # C: prior knowledge, both seeds reach, slower than A
+    for seed, step, secs in [(0, 50, 10.0), (1, 70, 30.0)]:
+        rows.append(dict(method="C", task="t", seed=seed, prior_knowledge=True, reached=True,
+                         step_val_99=step, seconds_val_99=secs, n_params=7, ms_per_step=2.0))
+    # A on a second task: one seed, reached
+    rows.append(dict(method="A", task="u", seed=0, prior_knowledge=False, reached=True,
+                     step_val_99=10, seconds_val_99=0.5, n_params=1000, ms_per_step=5.0))
+    return pd.DataFrame(rows)
+
+
+def test_summary_median_iqr_share():
+    s = summarize(_runs()).set_index(["task", "method"])
+    a = s.loc[("t", "A")]
+    assert (a["seeds"], a["reached"], a["share"]) == (4, 3, 0.75)
+    # numpy's linear percentiles of [100, 200, 300]: q25 = 150, median = 200, q75 = 250
+    assert (a["steps_q25"], a["steps_median"], a["steps_q75"]) == (150.0, 200.0, 250.0)
+    # of [1, 2, 4] s: q25 = 1.5, median = 2, q75 = 3
+    assert (a["seconds_q25"], a["seconds_median"], a["seconds_q75"]) == (1.5, 2.0, 3.0)
+    assert a["ms_per_step"] == 6.5 and a["n_params"] == 1000
+    b = s.loc[("t", "B")]
+    assert b["share"] == 0.0 and math.isnan(b["steps_median"]) and math.isnan(b["seconds_q75"])
+    c = s.loc[("t", "C")]
+    assert c["share"] == 1.0 and c["seconds_median"] == 20.0 and c["steps_median"] == 60.0
+    assert s.loc[("u", "A")]["steps_median"] == 10.0
+
+
+def test_rank_keeps_prior_knowledge_apart():
+    s = summarize(_runs()).set_index(["task", "method"])
+    # C (share 1.0) would beat A (0.75) overall, but prior-knowledge recipes rank apart
+    assert s.loc[("t", "A"), "rank"] == 1 and s.loc[("t", "B"), "rank"] == 2
+    assert s.loc[("t", "C"), "rank"] == 1 and bool(s.loc[("t", "C"), "prior_knowledge"])
+    assert s.loc[("u", "A"), "rank"] == 1
+
+
+def test_rank_breaks_equal_share_by_median_seconds():
+    runs = _runs()
+    runs = runs[runs["method"] == "A"].assign(method="D", ms_per_step=1.0)
+    runs.loc[runs["seed"] == 0, "seconds_val_99"] = 0.1  # D: seconds 0.1, 2, 4 -> median 2 = A's
+    runs.loc[runs["seed"] == 1, "seconds_val_99"] = 1.5  # now 0.1, 1.5, 4 -> median 1.5 < 2
+    both = pd.concat([_runs(), runs[runs["task"] == "t"]], ignore_index=True)
+    s = summarize(both).set_index(["task", "method"])
+    assert s.loc[("t", "D"), "rank"] == 1 and s.loc[("t", "A"), "rank"] == 2
+
+
+def test_expand_method_task_seed():
+    runs = expand("challenge", "fastest,power2022", "add97_prefix,mul97", 2)
+    assert [(r.method, r.task, r.seed) for r in runs] == [
+        ("fastest", "add97_prefix", 0), ("fastest", "add97_prefix", 1), ("fastest", "mul97", 0),
+        ("fastest", "mul97", 1), ("power2022", "add97_prefix", 0), ("power2022", "add97_prefix", 1),
+        ("power2022", "mul97", 0), ("power2022", "mul97", 1)]
+    f, p = runs[0].cfg, runs[6].cfg
+    assert (f.task.op, f.task.p, f.task.fraction, f.task.split) == ("add", 97, 0.5, "prefix")
+    assert (p.task.op, p.task.split) == ("mul", "random")
+    assert p.task.layout == "aopb=" and p.model.n_layers == 2  # the recipe keeps its own model
+    assert runs[1].cfg.train.seeds == [1] and f.train.stop_val_acc == 0.99 and f.train.stop_patience == 1
+    assert not f.train.progress and f.model.kind == "mlp" and f.model.embed == "learned"
+    assert runs[0].rel_dir == "fastest/add97_prefix/seed0"
+
+
+def test_default_expansion_covers_suite_and_methods():
+    runs = expand("challenge", None, None, 1)
+    assert len(runs) == len(METHODS) * len(SUITES["challenge"])
+    assert {r.task for r in runs} == {"add97_random", "add97_prefix", "mul97", "div97", "quad97"}
+    prior = {r.method for r in runs if r.prior_knowledge}
+    assert prior == {"fastest_cyclic", "fastest_scalar", "fastest_cyclic_sdr", "fastest_scalar_sdr", "thread_sdr"}
+    ops = {r.task: r.cfg.task.op for r in runs}
+    assert ops == {"add97_random": "add", "add97_prefix": "add", "mul97": "mul", "div97": "div", "quad97": "quad"}
+
+
+@pytest.mark.parametrize("kwargs,key,value", [
+    (dict(methods="fastest,nope"), "--methods", "nope"),
+    (dict(tasks="add97_random,sub97"), "--tasks", "sub97"),
+    (dict(seeds=0), "--seeds", 0),
+    (dict(seeds="three"), "--seeds", "three"),
+    (dict(suite="olympics"), "--suite", "olympics"),
+    (dict(max_steps=0), "--max-steps", 0),
+])
+def test_bad_names_raise_config_error(kwargs, key, value):
+    args = dict(suite="challenge", methods="fastest", tasks="add97_random", seeds=1) | kwargs
+    with pytest.raises(ConfigError) as e:
+        expand(**args)
+    assert e.value.key == key and e.value.value == value and repr(value) in str(e.value)
+
+
+def test_median_curve_holds_last_value():
+    c = pd.DataFrame({"seed": [0, 0, 0, 1, 1], "time_s": [0.0, 1.0, 2.0, 0.0, 4.0],
+                      "val_acc": [0.0, 0.5, 1.0, 0.0, 0.2]})
+    grid = np.array([0.5, 1.5, 3.0, 4.0, 5.0])
+    # seed 0: 0, .5, 1 (held), 1, -- ; seed 1: 0, 0, 0, .2, -- ; past the longest seed: NaN
+    got = median_curve(c, grid)
+    np.testing.assert_allclose(got[:4], [0.0, 0.25, 0.5, 0.6])
+    assert np.isnan(got[4])
+
+
+# --------------------------------------------------------------------------- the budget
+
+
+def test_budget_stop_skip_extend_retrain(tmp_path):
+    run = expand("challenge", "fastest", "add97_random", 1, max_steps=40)[0]
+    d = tmp_path / "r"
+    assert run_one(run.cfg, d, budget_s=1e-9) == "trained"  # over budget at the first step
+    s = RunStore(d).summary()
+    assert s["status"] == "stopped" and s["steps"] == 1
+    row = result_row(run, d, 1e-9, 123)
+    assert not row["reached"] and row["steps"] == 1 and row["n_params"] == 123
+    assert run_one(run.cfg, d, budget_s=1e-9) == "skipped"
+    assert run_one(run.cfg, d, budget_s=600.0) == "extended"  # a larger budget continues it
+    s = RunStore(d).summary()
+    assert s["steps"] == 40 and s["status"] == "completed"
+    assert run_one(run.cfg, d, budget_s=600.0) == "skipped"
+    changed = expand("challenge", "fastest", "add97_random", 1, max_steps=30)[0].cfg
+    assert run_one(changed, d, budget_s=600.0) == "trained"  # the recipe changed: trained again
+    assert RunStore(d).summary()["steps"] == 30
+
+
+def test_result_row_needs_99_within_budget(tmp_path):
+    run = expand("challenge", "fastest", "add97_random", 1, max_steps=5)[0]
+    d = tmp_path / "r"
+    run_one(run.cfg, d, budget_s=600.0)
+    summary = RunStore(d).summary()
+    summary["members"][0].update(step_val_99=5, seconds_val_99=2.0)
+    RunStore(d).write_summary(summary)
+    assert result_row(run, d, 3.0, 1)["reached"] and result_row(run, d, 3.0, 1)["step_val_99"] == 5
+    late = result_row(run, d, 1.0, 1)
+    assert not late["reached"] and late["seconds_val_99"] is None
