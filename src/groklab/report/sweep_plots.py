@@ -38,6 +38,15 @@ def _check(df: pd.DataFrame, *keys: str) -> pd.DataFrame:
     return done
 
 
+def _save(fig, out: str | Path) -> Path:
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 def modal_phase(phases) -> str | None:
     """The phase most seeds reached; ties go to the earlier phase in PHASES order."""
     c = Counter(p for p in phases if p in PHASES)
@@ -93,12 +102,7 @@ def plot_phase_diagram(df: pd.DataFrame, x: str, y: str, out: str | Path, color:
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(title or label, fontsize=10)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_sweep_curve(df: pd.DataFrame, x: str, out: str | Path, metric: str = "step_val_99",
@@ -119,6 +123,7 @@ def plot_sweep_curve(df: pd.DataFrame, x: str, out: str | Path, metric: str = "s
         ax2.plot(share.index, share.to_numpy(), "--", color="C3", label="share of seeds reaching it")
         ax2.set_ylim(-0.05, 1.05)
         ax2.set_ylabel("share of seeds", color="C3")
+        ax2.legend(loc="upper center", fontsize=8, frameon=False)
     xs = np.asarray(sorted(done[x].unique()), float)
     if len(xs) > 2 and xs.min() > 0 and xs.max() / xs.min() > 50:
         ax.set_xscale("log")
@@ -126,12 +131,7 @@ def plot_sweep_curve(df: pd.DataFrame, x: str, out: str | Path, metric: str = "s
     ax.set_ylabel(metric)
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     ax.set_title(title or f"{metric} vs {x}", fontsize=10)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 __all__ = ["PHASES", "modal_phase", "phase_table", "plot_phase_diagram", "plot_sweep_curve"]
