@@ -110,4 +110,7 @@ def test_committed_specs_load():
     assert specs, "sweeps/ holds the specs of the reproduced figures"
     for p in specs:
         s = SweepSpec.load(p)
-        assert len(s.runs()) >= 1 and all(math.isfinite(len(v)) for v in s.axes.values())
+        assert s.axes and all(len(v) >= 1 for v in s.axes.values()), p.name
+        assert len(s.runs()) == len(s.seeds) * math.prod(len(v) for v in s.axes.values()), p.name
+        for r in s.runs()[:: max(1, len(s.runs()) // 5)]:  # a few runs' configs resolve and validate
+            s.config_for(r)

@@ -156,12 +156,13 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, executor: str = "ensemble"
                               "(its runs differ from this spec's); use another --runs-dir")
     else:
         write_json(record_path, record)
-    todo = [j for j in jobs if _status(j.dir) != "done"]
+    status = {j.id: _status(j.dir) for j in jobs}
+    todo = [j for j in jobs if status[j.id] != "done"]
     n_runs = sum(len(j.runs) for j in jobs)
     log(f"sweep {spec.name}: {n_runs} runs in {len(jobs)} run directories ({executor}); "
         f"{len(jobs) - len(todo)} finished, "
-        f"{sum(_status(j.dir) == 'partial' for j in todo)} to resume, "
-        f"{sum(_status(j.dir) == 'new' for j in todo)} to start")
+        f"{sum(status[j.id] == 'partial' for j in todo)} to resume, "
+        f"{sum(status[j.id] == 'new' for j in todo)} to start")
     if executor == "ensemble":
         for j in todo:
             log(f"  {j.id}: {len(j.runs)} members ({_describe(j, spec)})")
