@@ -40,6 +40,7 @@ PerMember = Union[float, list]  # a scalar or a list over ensemble members
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LOSSES = ("cross_entropy", "mse")
 DTYPES = ("float32", "float64")
+AUTOCAST_DTYPES = ("bfloat16", "float16")
 ACTIVATIONS = ("relu", "gelu", "tanh")
 MODEL_KINDS = ("transformer", "toy", "mlp")
 IMPLS = ("fast", "reference")
@@ -110,6 +111,7 @@ class TrainConfig:
     stop_patience: int = 5  # ... for this many evaluations; None turns early stop off
     measures_per_decade: int = 5  # schedule of the costly live measures (cheap ones: every eval)
     device: str = "cpu"
+    autocast: Union[str, None] = None  # mixed precision of the training step: bfloat16 | float16 | None
     threads: Union[int, None] = None  # torch intra-op threads (None: torch's default)
     progress: bool = True
 
@@ -245,6 +247,10 @@ class RunConfig:
             raise ConfigError("detect.gap", d.gap, "must be >= 0")
         if tr.threads is not None:
             _positive("train.threads", tr.threads)
+        if tr.autocast is not None:
+            _choice("train.autocast", tr.autocast, AUTOCAST_DTYPES)
+            if self.model.dtype != "float32":
+                raise ConfigError("train.autocast", tr.autocast, "mixed precision needs model.dtype float32")
         if not (0.0 <= o.momentum < 1.0):
             raise ConfigError("optim.momentum", o.momentum, "must lie in [0, 1)")
         if not m.embed_init_scale > 0:

@@ -90,6 +90,9 @@ BAD = [
     pytest.param(["task.layout=a+b="], "task.layout", "task.layout='a+b='", id="bad-layout"),
     pytest.param(["optim.name=lion"], "optim.name", "optim.name='lion'", id="bad-optimizer"),
     pytest.param(["model.init_scale=0"], "model.init_scale", "model.init_scale=0", id="init-scale-0"),
+    pytest.param(["train.autocast=bf16"], "train.autocast", "train.autocast='bf16'", id="autocast-bf16"),
+    pytest.param(["train.autocast=bfloat16", "model.dtype=float64"], "train.autocast",
+                 "train.autocast='bfloat16'", id="autocast-float64-model"),
 ]
 
 

@@ -271,3 +271,17 @@ def test_end_to_end_through_the_loop(tmp_path):
                                           "method.norm_constraint.include=body", "method.decay_to_init.wd=0.5"])
     assert all(torch.isfinite(v).all() for v in every.values())
     assert run.summary["status"] == "completed"
+
+
+def test_autocast_bfloat16_trains_in_low_precision_and_evaluates_in_float32(tmp_path):
+    """train.autocast: the step's matrix products run in bfloat16 (the trajectory differs
+    from float32), the weights stay float32, and evaluation is float32 (step 0, before any
+    update, logs the same numbers as the float32 run)."""
+    base, run32 = _run(tmp_path, "fp32", [])
+    bf, run16 = _run(tmp_path, "bf16", ["train.autocast=bfloat16"])
+    assert all(v.dtype == torch.float32 for v in bf.values())
+    assert any(not torch.equal(bf[k], base[k]) for k in base)
+    assert all((bf[k] - base[k]).abs().max() < 0.05 for k in base)  # close, but not equal
+    m32, m16 = run32.metrics, run16.metrics
+    first = lambda m: m[(m.step == 0) & (m.name != "time_s")].sort_values(["member", "name"]).value.tolist()  # noqa: E731
+    assert first(m32) == first(m16)

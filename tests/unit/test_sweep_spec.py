@@ -37,6 +37,14 @@ def test_nested_axis_tables_flatten():
     assert list(s.axes) == ["optim.lr"]
 
 
+def test_list_valued_key_takes_lists_as_axis_values():
+    s = spec(axes={"model.hidden": [[8], [16, 16]], "optim.lr": [1e-3]})
+    assert [s.config_for(r).model.hidden for r in s.runs()] == [[8], [16, 16]]
+    assert len(plan(s, Path("/tmp/x"), "ensemble")) == 2  # width changes the model: one group each
+    with pytest.raises(ConfigError, match=r"^sweep\.axes\.optim\.lr=\[0\.001, 0\.002\]: "):
+        spec(axes={"optim.lr": [[1e-3, 2e-3]]})  # a per-member list is not one axis value
+
+
 def test_random_mode_is_reproducible_and_in_range():
     d = {"mode": "random", "samples": 20, "sample_seed": 3,
          "axes": {"optim.lr": {"log": [1e-4, 1e-2]}, "task.fraction": [0.3, 0.5]}}

@@ -194,33 +194,67 @@ class Transformer(EnsembleModule):
             return self._forward_fast_one_layer(X0, qkv0, rows, pm)
 
         # Prefix positions 0..P-1 (tokens after position 0 constant) depend on the first
-        # token alone: later layers there run once per distinct first token.
-        P = _prefix_len(tokens)
+        # token alone: every layer there runs once per distinct first token (U of them).
+        # The prefix rows (U, P) and the free rows (.., N, F) share each layer's matrix
+        # products (one call on both sets of rows), only their attention differs.
+        E, P = X0.shape[0], _prefix_len(tokens)
         first, first_idx = torch.unique(tokens[..., 0], return_inverse=True)  # (U,), (.., N)
-        consts = tokens.reshape(-1, T)[0, 1:P]
-        prefix_tokens = torch.cat([first[:, None], consts.expand(len(first), P - 1)], dim=1)
-        pre_x = self._embed(prefix_tokens)  # (E, U, P, d)
+        U = len(first)
+        # each first token's table row at position 0, then the constant positions' rows
+        row0 = torch.zeros(U, dtype=rows.dtype, device=dev).scatter_(0, first_idx.reshape(-1), rows[..., 0].reshape(-1))
+        const_rows = rows.reshape(-1, T)[0, 1:P]
+        pre_rows = torch.cat([row0[:, None], const_rows.expand(U, P - 1)], dim=1)  # (U, P)
         pre_pos, free_pos = k_pos[:P], k_pos[P:]
+        F_, N = T - P, rows.shape[-2]
 
-        # Layer 0 at the free positions P..T-1: queries, keys and values are table rows.
-        z = self._table_attention(qkv0, rows[..., P:], rows, free_pos, k_pos, pm)  # (E, N, F, d)
-        x = gather_rows(X0, rows[..., P:], pm) + linear(z, self.p(0, "W_O"))  # (E, N, F, d)
+        # Layer 0: queries, keys and values are table rows.
+        z_pre = self._table_attention(qkv0, pre_rows, pre_rows, pre_pos, pre_pos, False)  # (E, U, P, d)
+        z_free = self._table_attention(qkv0, rows[..., P:], rows, free_pos, k_pos, pm)  # (E, N, F, d)
+        x = torch.cat([X0.index_select(1, pre_rows.reshape(-1)),
+                       gather_rows(X0, rows[..., P:], pm).reshape(E, N * F_, d)], dim=1)  # (E, U*P + N*F, d)
+        z = torch.cat([z_pre.reshape(E, U * P, d), z_free.reshape(E, N * F_, d)], dim=1)
+        x = x + linear(z, self.p(0, "W_O"))
         x = x + self._mlp(x, 0)
         for l in range(1, self.L):
-            pre_x = self._block(pre_x, l - 1, pre_pos, few=True)  # prefix positions, same block
-            w_kv = torch.cat([self.p(l, "W_K"), self.p(l, "W_V")], dim=-1)  # (E, d, 2d)
-            kv_pre = gather_rows(linear(self._ln(pre_x, l, "ln1"), w_kv), first_idx, pm)  # (E, N, P, 2d)
             h = self._ln(x, l, "ln1")
-            k, v = torch.cat([kv_pre, linear(h, w_kv)], dim=2).chunk(2, dim=-1)  # (E, N, T, d)
             if l < self.L - 1:
-                z = self._attend_few(linear(h, self.p(l, "W_Q")), k, v, free_pos, k_pos)
+                q, k, v = linear(h, self._w_qkv(l)).chunk(3, dim=-1)  # (E, U*P + N*F, d) each
+                pre = lambda t: t[:, : U * P].reshape(E, U, P, d)  # noqa: E731
+                free = lambda t: t[:, U * P :].reshape(E, N, F_, d)  # noqa: E731
+                z_pre = self._attend_few(pre(q), pre(k), pre(v), pre_pos, pre_pos)
+                k_all = torch.cat([gather_rows(pre(k), first_idx, pm), free(k)], dim=2)  # (E, N, T, d)
+                v_all = torch.cat([gather_rows(pre(v), first_idx, pm), free(v)], dim=2)
+                z_free = self._attend_few(free(q), k_all, v_all, free_pos, k_pos)
+                z = torch.cat([z_pre.reshape(E, U * P, d), z_free.reshape(E, N * F_, d)], dim=1)
                 x = x + linear(z, self.p(l, "W_O"))
                 x = x + self._mlp(x, l)
             else:  # the last layer: the last position only
-                q = linear(h[:, :, -1:], self.p(l, "W_Q"))
-                z = self._attend_few(q, k, v, free_pos[-1:], k_pos)[:, :, 0]  # (E, N, d)
-                return self._readout(x[:, :, -1], z, l)
+                w_kv = torch.cat([self.p(l, "W_K"), self.p(l, "W_V")], dim=-1)  # (E, d, 2d)
+                kv = linear(h, w_kv)  # (E, U*P + N*F, 2d): keys and values of every row
+                kv_pre = gather_rows(kv[:, : U * P].reshape(E, U, P, 2 * d), first_idx, pm)  # (E, N, P, 2d)
+                kv_free = kv[:, U * P :].reshape(E, N, F_, 2 * d)
+                h_last = h[:, U * P :].reshape(E, N, F_, d)[:, :, -1]  # (E, N, d)
+                q = linear(h_last, self.p(l, "W_Q"))
+                z = self._attend_last(q, (kv_pre, kv_free))  # (E, N, d)
+                x_last = x[:, U * P :].reshape(E, N, F_, d)[:, :, -1]
+                return self._readout(x_last, z, l)
         raise AssertionError("unreachable")
+
+    def _attend_last(self, q: torch.Tensor, kvs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Attention of the last position, which sees every key: q (E, N, d), keys and
+        values in parts, each (E, N, Tk_i, 2d) -> z (E, N, d) before W_O. Scores per part,
+        one softmax over all, values summed per part (no concatenated copy of K and V)."""
+        E, N, d = q.shape
+        H, dh = self.H, self.dh
+        qh = q.view(E, N, 1, H, dh)
+        scores = [(qh * kv[..., :d].reshape(E, N, -1, H, dh)).sum(-1) for kv in kvs]  # (E, N, Tk_i, H)
+        sizes = [s.shape[2] for s in scores]
+        pattern = (torch.cat(scores, dim=2) / math.sqrt(dh)).softmax(dim=2).split(sizes, dim=2)
+        z = None
+        for pt, kv in zip(pattern, kvs):
+            part = (pt[..., None] * kv[..., d:].reshape(E, N, -1, H, dh)).sum(2)  # (E, N, H, dh)
+            z = part if z is None else z + part
+        return z.reshape(E, N, d)
 
     def _forward_fast_one_layer(self, X0, qkv0, rows, pm) -> torch.Tensor:
         """One layer: attention at the last position straight from the table, then the

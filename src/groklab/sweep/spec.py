@@ -128,8 +128,9 @@ class SweepSpec:
         for key, values in self.axes.items():
             for v in values:
                 cfg = copy.deepcopy(base)
-                set_value(cfg, key, v)
-                if isinstance(getattr_dotted(cfg, key), list):
+                set_value(cfg, key, v)  # unknown keys and bad values fail here
+                list_valued = isinstance(getattr_dotted(base, key), list)  # e.g. model.hidden
+                if isinstance(getattr_dotted(cfg, key), list) and not list_valued:
                     raise ConfigError(f"sweep.axes.{key}", v, "an axis value must be a single value")
                 cfg.validate()
 

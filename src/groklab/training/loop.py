@@ -8,6 +8,8 @@ and ends with the same numbers, bit for bit on CPU, as one that never stopped.
 
 from __future__ import annotations
 
+import contextlib
+
 import datetime as _dt
 import math
 import time
@@ -161,7 +163,10 @@ class Trainer:
                         tokens, targets = tokens[0], targets[0]
                 if live is not None and tokens.dim() == 3:  # per-member rows of the live members
                     tokens, targets = tokens[live], targets[live]
-                logits = self._forward(tokens, live)  # (E, N, C), or (A, N, C): live members only
+                with self._autocast():  # mixed precision (train.autocast): the step's forward only
+                    logits = self._forward(tokens, live)  # (E, N, C), or (A, N, C): live members only
+                if tr.autocast:
+                    logits = logits.float()  # the loss in full precision
                 loss = self.methods.loss(logits, targets, tr.loss)  # (E,)   [method point: loss]
                 loss.sum().backward()  # members are independent: each gets its own gradient
                 finite = torch.isfinite(loss)
@@ -208,6 +213,14 @@ class Trainer:
         if all(active) or not any(active):
             return None
         return torch.tensor([e for e, a in enumerate(active) if a], device=self.device)
+
+    def _autocast(self):
+        """``train.autocast``: matrix products of the training step's forward (and so its
+        backward) in bfloat16/float16, weights and optimizer in float32; evaluation stays
+        in float32, so the accuracies reported are the float32 model's."""
+        if not self.cfg.train.autocast:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=getattr(torch, self.cfg.train.autocast))
 
     def _forward(self, tokens: torch.Tensor, live: torch.Tensor | None) -> torch.Tensor:
         """The model on every member, or on the ``live`` ones only: finished and diverged
