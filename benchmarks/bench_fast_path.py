@@ -1,10 +1,15 @@
 """Per-step training time, fast vs reference transformer, on the same config.
 
-A step is what the loop does: forward, loss, backward, optimizer update. For each preset
-the two implementations alternate in rounds (so drift in machine speed hits both); each
-round times ``--steps`` steps after a burn-in; we report medians and their ratio.
+A step is what the loop does: forward, loss, backward, optimizer update. Each
+implementation is timed in a process of its own, as a training run has the machine to
+itself (timing both in one process lets one model's memory traffic and allocations slow
+the other: measured in RESULTS.md). ``--repeats`` pairs of processes, in alternating order
+(reference first, then fast first, ...); each process takes ``--rounds`` rounds of
+``--steps`` steps after a burn-in and reports its median round; we report the median over
+processes and the ratio of medians.
 
-    .venv/bin/python benchmarks/bench_fast_path.py [--rounds 7] [--steps 10]
+    .venv/bin/python benchmarks/bench_fast_path.py [--repeats 5] [--rounds 7] [--steps 10]
+    .venv/bin/python benchmarks/bench_fast_path.py --in-process   # the old protocol: one process, alternating rounds
 
 Run it alone on the machine: anything else running spoils the timing.
 """
@@ -12,7 +17,10 @@ Run it alone on the machine: anything else running spoils the timing.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -51,30 +59,62 @@ def make_step(cfg, impl: str):
     return step, len(tokens) if sampler is None else cfg.train.batch_size
 
 
+def time_rounds(step, rounds: int, steps: int) -> list[float]:
+    for _ in range(3):  # burn-in
+        step()
+    out = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        out.append((time.perf_counter() - t) / steps * 1e3)
+    return out
+
+
+def worker(preset: str, impl: str, rounds: int, steps: int) -> None:
+    tune_malloc()  # as the training loop does
+    step, batch = make_step(groklab.resolve(preset), impl)
+    print(json.dumps({"ms": statistics.median(time_rounds(step, rounds, steps)), "batch": batch}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--presets", nargs="+", default=["nanda2023", "power2022"])
+    ap.add_argument("--repeats", type=int, default=5, help="processes per implementation")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--in-process", action="store_true", help="both implementations in this process, alternating rounds")
+    ap.add_argument("--worker", nargs=2, metavar=("PRESET", "IMPL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    tune_malloc()  # as the training loop does
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.worker:
+        return worker(*args.worker, args.rounds, args.steps)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          + ("one process, alternating rounds" if args.in_process else f"{args.repeats} processes per implementation"))
     print("| preset | batch | reference ms/step | fast ms/step | speed-up |")
     print("|---|---|---|---|---|")
     for name in args.presets:
-        steps = {impl: make_step(groklab.resolve(name), impl) for impl in ("reference", "fast")}
-        times = {impl: [] for impl in steps}
-        for impl, (step, _) in steps.items():  # burn-in
-            for _ in range(3):
-                step()
-        for _ in range(args.rounds):
+        times: dict[str, list[float]] = {"reference": [], "fast": []}
+        if args.in_process:
+            tune_malloc()
+            steps = {impl: make_step(groklab.resolve(name), impl) for impl in times}
             for impl, (step, _) in steps.items():
-                t = time.perf_counter()
-                for _ in range(args.steps):
-                    step()
-                times[impl].append((time.perf_counter() - t) / args.steps * 1e3)
+                time_rounds(step, 0, 0)
+            for _ in range(args.rounds):
+                for impl, (step, _) in steps.items():
+                    times[impl] += time_rounds(step, 1, args.steps)[-1:]
+            batch = steps["fast"][1]
+        else:
+            for r in range(args.repeats):
+                order = ("reference", "fast") if r % 2 == 0 else ("fast", "reference")
+                for impl in order:
+                    out = subprocess.run([sys.executable, __file__, "--worker", name, impl, "--rounds", str(args.rounds),
+                                          "--steps", str(args.steps)], check=True, capture_output=True, text=True)
+                    res = json.loads(out.stdout.strip().splitlines()[-1])
+                    times[impl].append(res["ms"])
+                    batch = res["batch"]
         ref, fast = statistics.median(times["reference"]), statistics.median(times["fast"])
-        print(f"| {name} | {steps['fast'][1]} | {ref:.1f} | {fast:.1f} | {ref / fast:.2f}x |", flush=True)
+        spread = " ".join(f"{k[0]}:[{min(v):.1f}-{max(v):.1f}]" for k, v in times.items())
+        print(f"| {name} | {batch} | {ref:.1f} | {fast:.1f} | {ref / fast:.2f}x |  {spread}", flush=True)
 
 
 if __name__ == "__main__":

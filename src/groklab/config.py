@@ -105,6 +105,7 @@ class TrainConfig:
     loss: str = "cross_entropy"  # cross_entropy | mse
     eval_every: Union[int, None] = None  # None: log-spaced schedule
     evals_per_decade: int = 60  # density of the log-spaced schedule
+    eval_min_gap: int = 1  # ... thinned to at least this many steps between evaluations
     checkpoint_every: int = 1000  # steps between resume checkpoints
     checkpoints_per_decade: int = 10  # weights kept on a log-spaced schedule for analysis
     stop_val_acc: Union[float, None] = 0.99  # early stop once every member holds this ...
@@ -217,6 +218,7 @@ class RunConfig:
         if tr.eval_every is not None:
             _positive("train.eval_every", tr.eval_every)
         _positive("train.evals_per_decade", tr.evals_per_decade)
+        _positive("train.eval_min_gap", tr.eval_min_gap)
         _positive("train.checkpoint_every", tr.checkpoint_every)
         _positive("train.checkpoints_per_decade", tr.checkpoints_per_decade)
         _choice("train.loss", tr.loss, LOSSES)

@@ -54,3 +54,14 @@ def test_interval_steps():
 def test_eval_steps_dispatch():
     assert eval_steps(10, 5, 60) == [0, 5, 10]
     assert eval_steps(1000, None, 10) == log_steps(1000, 10)
+
+
+def test_eval_min_gap_thins_the_log_schedule():
+    full = log_steps(1000, 40)
+    thinned = eval_steps(1000, None, 40, min_gap=10)
+    assert thinned[:9] == [0, 10, 20, 30, 40, 50, 60, 71, 84]  # points of the log grid, >= 10 apart
+    assert set(thinned) <= set(full) and thinned[-1] == 1000
+    assert all(b - a >= 10 for a, b in zip(thinned[:-2], thinned[1:-1]))
+    assert [s for s in full if s >= 200] == [s for s in thinned if s >= 200]  # log gaps > 10 kept as they are
+    assert eval_steps(1000, None, 40, min_gap=1) == full
+    assert eval_steps(25, None, 40, min_gap=10) == [0, 10, 20, 25]  # the last step is kept

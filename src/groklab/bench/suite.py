@@ -7,8 +7,10 @@ meets the same tables and the same split (``task.split_seed`` 0 for every run). 
 keeps its own token layout (``task.layout``), which only the transformer reads.
 
 Every run gets the bench's own stopping and logging settings (:data:`BENCH_TRAIN`): stop
-at the first evaluation with val acc >= 99%, a fixed log-spaced evaluation schedule, no
-progress bar. One run per seed (``train.seeds = [seed]``): an ensemble would share its
+at the first evaluation with val acc >= 99%, a fixed evaluation schedule (log-spaced, 40 a
+decade, at least 10 steps apart: an evaluation of the whole table costs a transformer
+several training steps, and a plain log schedule evaluates each of the first ~40 steps),
+no progress bar. One run per seed (``train.seeds = [seed]``): an ensemble would share its
 wall-clock between members, and seconds per seed would not be comparable across methods.
 """
 
@@ -22,8 +24,8 @@ from groklab.models import uses_prior_knowledge
 from groklab.presets import PRESETS, get_preset
 
 # settings of every bench run, whatever the recipe
-BENCH_TRAIN = {"stop_val_acc": 0.99, "stop_patience": 1, "evals_per_decade": 40, "progress": False,
-               "device": "cpu"}
+BENCH_TRAIN = {"stop_val_acc": 0.99, "stop_patience": 1, "evals_per_decade": 40, "eval_min_gap": 10,
+               "progress": False, "device": "cpu"}
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ class Trainer:
         n_train = len(self.task.train_idx)
         self.full_batch = tr.batch_size is None or tr.batch_size >= n_train
         self.sampler = None if self.full_batch else BatchSampler(n_train, tr.batch_size, cfg.member_values("train.seeds"))
-        self.eval_at = set(eval_steps(tr.steps, tr.eval_every, tr.evals_per_decade))
+        self.eval_at = set(eval_steps(tr.steps, tr.eval_every, tr.evals_per_decade, tr.eval_min_gap))
         self.keep_at = set(log_steps(tr.steps, tr.checkpoints_per_decade))
         self.measure_at = set(log_steps(tr.steps, tr.measures_per_decade))
         self.rows: list[tuple[int, int, str, float]] = []
