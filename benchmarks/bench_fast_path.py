@@ -59,8 +59,8 @@ def make_step(cfg, impl: str):
     return step, len(tokens) if sampler is None else cfg.train.batch_size
 
 
-def time_rounds(step, rounds: int, steps: int) -> list[float]:
-    for _ in range(3):  # burn-in
+def time_rounds(step, rounds: int, steps: int, burn_in: int = 3) -> list[float]:
+    for _ in range(burn_in):
         step()
     out = []
     for _ in range(rounds):
@@ -98,10 +98,10 @@ def main() -> None:
             tune_malloc()
             steps = {impl: make_step(groklab.resolve(name), impl) for impl in times}
             for impl, (step, _) in steps.items():
-                time_rounds(step, 0, 0)
+                time_rounds(step, 0, 0)  # burn-in only
             for _ in range(args.rounds):
                 for impl, (step, _) in steps.items():
-                    times[impl] += time_rounds(step, 1, args.steps)[-1:]
+                    times[impl] += time_rounds(step, 1, args.steps, burn_in=0)
             batch = steps["fast"][1]
         else:
             for r in range(args.repeats):

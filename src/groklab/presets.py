@@ -16,6 +16,12 @@ class Preset:
     method: dict = field(default_factory=dict)  # acceleration methods (RunConfig.method), if any
 
 
+# Power et al.'s 2-layer transformer (also the challenge's transformer entry), and the
+# stopping rule of the challenge entries: shared so that the recipes cannot drift apart.
+_POWER_TRANSFORMER = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4,
+                      "d_mlp": 512, "act": "relu", "layer_norm": True}
+_CHALLENGE_TRAIN = {"steps": 3000, "batch_size": 512, "stop_val_acc": 0.99, "stop_patience": 1}
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -49,8 +55,7 @@ PRESETS: dict[str, Preset] = {
             "Power et al. 2022, Grokking: x/y mod 97, 50%, 2-layer transformer (d=128, 4 heads)",
             {
                 "task": {"op": "div", "p": 97, "fraction": 0.5, "layout": "aopb="},
-                "model": {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4,
-                          "d_mlp": 512, "act": "relu", "layer_norm": True},
+                "model": _POWER_TRANSFORMER,
                 "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9,
                           "beta2": 0.98, "warmup_steps": 10},
                 "train": {"steps": 100_000, "batch_size": 512},
@@ -112,7 +117,7 @@ PRESETS: dict[str, Preset] = {
                 "task": {"op": "add", "p": 97, "fraction": 0.5, "split": "random"},
                 "model": {"kind": "mlp", "embed": "learned", "d_embed": 32, "hidden": [128], "act": "relu"},
                 "optim": {"name": "adamw", "lr": 3e-2, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.98},
-                "train": {"steps": 3000, "batch_size": 512, "stop_val_acc": 0.99, "stop_patience": 1},
+                "train": _CHALLENGE_TRAIN,
             },
         ),
         Preset(
@@ -121,11 +126,10 @@ PRESETS: dict[str, Preset] = {
             "x*y mod 97, 50%; AdamW lr 2e-3, wd 3, init scale 0.5, batch 512 (probes: 99% val in 178-224 steps)",
             {
                 "task": {"op": "mul", "p": 97, "fraction": 0.5, "layout": "aopb="},
-                "model": {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4,
-                          "d_mlp": 512, "act": "relu", "layer_norm": True, "init_scale": 0.5},
+                "model": {**_POWER_TRANSFORMER, "init_scale": 0.5},
                 "optim": {"name": "adamw", "lr": 2e-3, "weight_decay": 3.0, "beta1": 0.9,
                           "beta2": 0.98, "warmup_steps": 10},
-                "train": {"steps": 3000, "batch_size": 512, "stop_val_acc": 0.99, "stop_patience": 1},
+                "train": _CHALLENGE_TRAIN,
             },
         ),
         Preset(
