@@ -293,3 +293,16 @@ def test_build_model_kinds_and_dtype():
     assert isinstance(mlp, MLPModel) and mlp.dec_0_W.shape == (1, 22, 16)
     _, _, tf = make("model.n_layers=2")
     assert isinstance(tf, Transformer) and tf.W_E.shape == (1, 13, 16) and tf.W_U.shape == (1, 16, 11)
+
+
+@pytest.mark.parametrize("extra", [[], ["model.layer_norm=false"], ["model.n_layers=1", "model.layer_norm=false"]])
+def test_last_only_cache_matches_reference(extra):
+    """The fast path's last-position MLP activations equal the reference cache's."""
+    _, task, model = make("model.n_layers=2", "model.dtype=float64", "train.seeds=[0,1]", *extra)
+    full, last = {}, {}
+    ref = model(task.tokens, cache=full)
+    fast = model(task.tokens, cache=last, last_only=True)
+    name = f"blocks.{model.L - 1}.mlp.hook_post"
+    assert last[name].shape == full[name][:, :, -1].shape
+    assert rel(last[name], full[name][:, :, -1]) < 1e-10
+    assert rel(fast, ref) < 1e-10

@@ -189,7 +189,7 @@ def fourier_neurons(model, task, threshold: float = NEURON_THRESHOLD) -> dict[st
     frequency (Nanda et al. 2023, Sec. 4.2 / Fig. 4); see :func:`neuron_frequency_fraction`."""
     p = task.cfg.p
     cache: dict = {}
-    model(grid_tokens(task, p), cache=cache)
+    model(grid_tokens(task, p), cache=cache, last_only=True)
     acts = _hook_post(cache)
     return {"fourier_neuron_frac": neuron_frequency_fraction(acts.reshape(acts.shape[0], p, p, -1), threshold)}
 

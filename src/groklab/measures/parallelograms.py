@@ -26,7 +26,6 @@ import torch
 from groklab.measures._common import embedding
 
 DELTA_FRAC = 0.05
-_CHUNK = 1024
 
 
 def embedding_scale(W: torch.Tensor) -> torch.Tensor:
@@ -34,11 +33,25 @@ def embedding_scale(W: torch.Tensor) -> torch.Tensor:
     return (W - W.mean(1, keepdim=True)).square().sum(-1).mean(1).sqrt()
 
 
+def _class_slots(c: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Rows grouped by answer: (n_classes, m) row indices, -1 padded, m the largest group."""
+    order = torch.argsort(c, stable=True)
+    counts = torch.bincount(c, minlength=n_classes)
+    starts = torch.cumsum(counts, 0) - counts
+    cs = c[order]
+    slots = torch.full((n_classes, max(int(counts.max()) if len(c) else 0, 1)), -1, dtype=torch.long, device=c.device)
+    slots[cs, torch.arange(len(c), device=c.device) - starts[cs]] = order
+    return slots
+
+
 @torch.no_grad()
 def rqi_from_embedding(W: torch.Tensor, task, delta: float | torch.Tensor | None = None,
                        delta_frac: float = DELTA_FRAC) -> dict[str, torch.Tensor]:
     """``rqi`` and ``rqi_pred_acc`` (E,) for symbol embeddings W (E, n_symbols, d); see the
-    module doc. ``delta`` (a number or (E,)) overrides ``delta_frac`` * scale."""
+    module doc. ``delta`` (a number or (E,)) overrides ``delta_frac`` * scale.
+
+    Only rows with the same answer can form a parallelogram, so the distances are taken
+    within each answer's group of rows (sum_c n_c^2 pairs, not N^2)."""
     W = W.double()
     E = W.shape[0]
     if delta is None:
@@ -46,28 +59,30 @@ def rqi_from_embedding(W: torch.Tensor, task, delta: float | torch.Tensor | None
     delta = torch.as_tensor(delta, dtype=torch.float64, device=W.device).expand(E)
     a, b, c = task.a.to(W.device), task.b.to(W.device), task.c.to(W.device)
     tr, va = task.train_idx.to(W.device), task.val_idx.to(W.device)
+    n_classes = int(c.max()) + 1 if len(c) else 1
     S = W[:, a] + W[:, b]  # (E, N, d): E_a + E_b of every row
-    at, bt, ct, St = a[tr], b[tr], c[tr], S[:, tr]
-    n_p0 = torch.zeros((), dtype=torch.float64)
+    if not len(tr):
+        zero = torch.zeros(E, dtype=torch.float64)
+        return {"rqi": zero, "rqi_pred_acc": zero.clone()}
+    st = _class_slots(c[tr], n_classes)
+    gt, ok_t = tr[st], st >= 0  # (C, m) task rows of each answer (padding: tr[-1], masked)
+    A, B = a[gt], b[gt]
+    trivial = ((A[:, :, None] == A[:, None, :]) & (B[:, :, None] == B[:, None, :])) | (
+        (A[:, :, None] == B[:, None, :]) & (B[:, :, None] == A[:, None, :]))
+    pairs = ok_t[:, :, None] & ok_t[:, None, :] & ~trivial  # (C, m, m): P0 within each answer
+    n_p0 = pairs.sum()
+    if len(va):
+        sv = _class_slots(c[va], n_classes)
+        gv, ok_v = va[sv], sv >= 0  # (C, mv)
     n_p = torch.zeros(E, dtype=torch.float64)
-    for s in range(0, len(tr), _CHUNK):
-        sl = slice(s, s + _CHUNK)
-        same = ct[sl, None] == ct[None, :]
-        trivial = ((at[sl, None] == at[None, :]) & (bt[sl, None] == bt[None, :])) | (
-            (at[sl, None] == bt[None, :]) & (bt[sl, None] == at[None, :]))
-        m = same & ~trivial  # (chunk, N_train)
-        n_p0 += m.sum()
-        close = torch.cdist(St[:, sl], St) <= delta[:, None, None]  # (E, chunk, N_train)
-        n_p += (close & m).sum((1, 2))
+    pred = torch.zeros(E, dtype=torch.float64)
+    for e in range(E):  # one member at a time bounds the memory: C * m * m distances
+        St = S[e][gt]  # (C, m, d)
+        n_p[e] = ((torch.cdist(St, St) <= delta[e]) & pairs).sum()
+        if len(va):
+            close = (torch.cdist(S[e][gv], St) <= delta[e]) & ok_t[:, None, :]  # (C, mv, m)
+            pred[e] = (close.any(-1) & ok_v).sum() / len(va)
     rqi = n_p / n_p0 if n_p0 > 0 else torch.zeros(E, dtype=torch.float64)
-    hit = torch.zeros(E, len(va), dtype=torch.bool, device=W.device)
-    cv, Sv = c[va], S[:, va]
-    for s in range(0, len(va), _CHUNK):
-        sl = slice(s, s + _CHUNK)
-        same = cv[sl, None] == ct[None, :]
-        close = torch.cdist(Sv[:, sl], St) <= delta[:, None, None]
-        hit[:, sl] = (close & same).any(-1)
-    pred = hit.double().mean(1) if len(va) else torch.zeros(E, dtype=torch.float64)
     return {"rqi": rqi.cpu(), "rqi_pred_acc": pred.cpu()}
 
 

@@ -168,8 +168,9 @@ class ToyModel(_Decoder):
                                       group="embed"))
         self._declare_decoder(d_embed, hidden, n_classes)
 
-    def forward(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
-        """tokens (N, T) or (E, N, T) -> logits (E, N, C)."""
+    def forward(self, tokens: torch.Tensor, cache: dict | None = None, last_only: bool = False) -> torch.Tensor:
+        """tokens (N, T) or (E, N, T) -> logits (E, N, C). ``last_only``: the transformer's
+        flag, here a no-op (one position)."""
         pm = tokens.dim() == 3
         h = gather_rows(self.W_E, tokens[..., 0], pm) + gather_rows(self.W_E, tokens[..., -2], pm)
         if cache is not None:
@@ -214,8 +215,9 @@ class MLPModel(_Decoder):
         # members seen by this call (functional_call may pass only the live members' rows)
         return rows.expand(self.dec_0_W.shape[0], *rows.shape)
 
-    def forward(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
-        """tokens (N, T) or (E, N, T) -> logits (E, N, C)."""
+    def forward(self, tokens: torch.Tensor, cache: dict | None = None, last_only: bool = False) -> torch.Tensor:
+        """tokens (N, T) or (E, N, T) -> logits (E, N, C). ``last_only``: the transformer's
+        flag, here a no-op (one position)."""
         pm = tokens.dim() == 3
         h = torch.cat([self._encode(tokens[..., 0], pm), self._encode(tokens[..., -2], pm)], dim=-1)
         if cache is not None:

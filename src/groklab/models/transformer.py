@@ -160,12 +160,14 @@ class Transformer(EnsembleModule):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, cache: dict | None = None, last_only: bool = False) -> torch.Tensor:
         """tokens (N, T) shared by all members, or (E, N, T) per member -> logits (E, N, C)
-        at the last position. ``cache`` (reference path) collects named activations."""
-        if self.impl == "reference" or cache is not None:
+        at the last position. ``cache`` collects named activations: every position's, by
+        the reference path; with ``last_only`` the fast path records just the last layer's
+        MLP activations at the last position (``blocks.{L-1}.mlp.hook_pre/post``, (E, N, d_mlp))."""
+        if self.impl == "reference" or (cache is not None and not last_only):
             return self.forward_reference(tokens, cache)
-        return self.forward_fast(tokens)
+        return self.forward_fast(tokens, cache)
 
     def forward_reference(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
         x = self._embed(tokens)  # (E, N, T, d)
@@ -180,7 +182,7 @@ class Transformer(EnsembleModule):
         logits = linear(x, self.W_U)  # (E, N, T, C): every position, plainly
         return logits[:, :, -1]
 
-    def forward_fast(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward_fast(self, tokens: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
         pm = tokens.dim() == 3  # a different batch for each member?
         T, d, dev = tokens.shape[-1], self.d, tokens.device
         k_pos = torch.arange(T, device=dev)
@@ -191,7 +193,7 @@ class Transformer(EnsembleModule):
         X0 = self.W_E[:, row_tok] + self.W_pos[:, row_pos]  # (E, R, d)
         qkv0 = linear(self._ln(X0, 0, "ln1"), self._w_qkv(0))  # (E, R, 3d)
         if self.L == 1:
-            return self._forward_fast_one_layer(X0, qkv0, rows, pm)
+            return self._forward_fast_one_layer(X0, qkv0, rows, pm, cache)
 
         # Prefix positions 0..P-1 (tokens after position 0 constant) depend on the first
         # token alone: every layer there runs once per distinct first token (U of them).
@@ -237,7 +239,7 @@ class Transformer(EnsembleModule):
                 q = linear(h_last, self.p(l, "W_Q"))
                 z = self._attend_last(q, (kv_pre, kv_free))  # (E, N, d)
                 x_last = x[:, U * P :].reshape(E, N, F_, d)[:, :, -1]
-                return self._readout(x_last, z, l)
+                return self._readout(x_last, z, l, cache=cache)
         raise AssertionError("unreachable")
 
     def _attend_last(self, q: torch.Tensor, kvs: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -256,13 +258,13 @@ class Transformer(EnsembleModule):
             z = part if z is None else z + part
         return z.reshape(E, N, d)
 
-    def _forward_fast_one_layer(self, X0, qkv0, rows, pm) -> torch.Tensor:
+    def _forward_fast_one_layer(self, X0, qkv0, rows, pm, cache=None) -> torch.Tensor:
         """One layer: attention at the last position straight from the table, then the
         folded readout."""
         T = rows.shape[-1]
         pos = torch.arange(T, device=rows.device)
         z = self._table_attention(qkv0, rows[..., -1:], rows, pos[-1:], pos, pm)[:, :, 0]  # (E, N, d)
-        return self._readout(X0, z, 0, rows[..., -1], pm)
+        return self._readout(X0, z, 0, rows[..., -1], pm, cache)
 
     def _table_attention(self, qkv, q_rows, k_rows, q_pos, k_pos, pm) -> torch.Tensor:
         """Attention whose queries, keys and values are rows of a (E, R, 3d) table: the
@@ -293,7 +295,7 @@ class Transformer(EnsembleModule):
         self._rows_cache = (tokens, tokens._version, out)
         return out
 
-    def _readout(self, x_last, z, l, rows_last=None, per_member=False) -> torch.Tensor:
+    def _readout(self, x_last, z, l, rows_last=None, per_member=False, cache=None) -> torch.Tensor:
         """Last block after attention, at the last position only -> logits (E, N, C).
 
         z (E, N, d) is the attention output before W_O. x_last is the residual at the last
@@ -304,7 +306,7 @@ class Transformer(EnsembleModule):
             if rows_last is not None:
                 x_last = gather_rows(x_last, rows_last, per_member)
             x = x_last + linear(z, W_O)
-            x = x + self._mlp(x, l)
+            x = x + self._mlp(x, l, cache)
             return linear(self._ln(x, None, "lnf"), W_U)
 
         # No layer norm: fold the linear maps that follow the attention output, and add the
@@ -317,6 +319,8 @@ class Transformer(EnsembleModule):
             x_in, x_u = _rows_or_broadcast(x_in, rows_last, per_member), _rows_or_broadcast(x_u, rows_last, per_member)
         pre = torch.baddbmm(x_in, z, W_O @ W_in)  # (E, N, d_mlp)
         post = ACTS[self.act_name](pre)
+        if cache is not None:
+            cache[f"blocks.{l}.mlp.hook_pre"], cache[f"blocks.{l}.mlp.hook_post"] = pre, post
         return torch.baddbmm(torch.baddbmm(x_u, z, W_O @ W_U), post, W_out @ W_U)  # (E, N, C)
 
 
