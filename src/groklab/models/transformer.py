@@ -233,8 +233,9 @@ class Transformer(EnsembleModule):
             else:  # the last layer: the last position only
                 w_kv = torch.cat([self.p(l, "W_K"), self.p(l, "W_V")], dim=-1)  # (E, d, 2d)
                 kv = linear(h, w_kv)  # (E, U*P + N*F, 2d): keys and values of every row
-                kv_pre = gather_rows(kv[:, : U * P].reshape(E, U, P, 2 * d), first_idx, pm)  # (E, N, P, 2d)
-                kv_free = kv[:, U * P :].reshape(E, N, F_, 2 * d)
+                kv_pre, kv_free = kv.split([U * P, N * F_], dim=1)
+                kv_pre = gather_rows(kv_pre.reshape(E, U, P, 2 * d), first_idx, pm)  # (E, N, P, 2d)
+                kv_free = kv_free.reshape(E, N, F_, 2 * d)
                 h_last = h[:, U * P :].reshape(E, N, F_, d)[:, :, -1]  # (E, N, d)
                 q = linear(h_last, self.p(l, "W_Q"))
                 z = self._attend_last(q, (kv_pre, kv_free))  # (E, N, d)
@@ -249,12 +250,13 @@ class Transformer(EnsembleModule):
         E, N, d = q.shape
         H, dh = self.H, self.dh
         qh = q.view(E, N, 1, H, dh)
-        scores = [(qh * kv[..., :d].reshape(E, N, -1, H, dh)).sum(-1) for kv in kvs]  # (E, N, Tk_i, H)
+        kvs = [kv.split(d, dim=-1) for kv in kvs]  # split, not slices: its backward is one cat, no zero fill
+        scores = [(qh * k.reshape(E, N, -1, H, dh)).sum(-1) for k, _ in kvs]  # (E, N, Tk_i, H)
         sizes = [s.shape[2] for s in scores]
         pattern = (torch.cat(scores, dim=2) / math.sqrt(dh)).softmax(dim=2).split(sizes, dim=2)
         z = None
-        for pt, kv in zip(pattern, kvs):
-            part = (pt[..., None] * kv[..., d:].reshape(E, N, -1, H, dh)).sum(2)  # (E, N, H, dh)
+        for pt, (_, v) in zip(pattern, kvs):
+            part = (pt[..., None] * v.reshape(E, N, -1, H, dh)).sum(2)  # (E, N, H, dh)
             z = part if z is None else z + part
         return z.reshape(E, N, d)
 
@@ -274,9 +276,11 @@ class Transformer(EnsembleModule):
         """
         E, R, _ = qkv.shape
         H, dh, d = self.H, self.dh, self.d
-        Qh, Kh = qkv[..., :d].view(E, R, H, dh), qkv[..., d : 2 * d].view(E, R, H, dh)
-        S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh).reshape(E, R * R, H) / math.sqrt(dh)
-        scores = gather_rows(S, q_rows[..., :, None] * R + k_rows[..., None, :], pm)  # (E, N, Tq, Tk, H)
+        # table rows are ordered by position, so the query rows are the rows from q_lo on
+        q_lo = int(q_rows.min())
+        Qh, Kh = qkv[:, q_lo:, :d].reshape(E, R - q_lo, H, dh), qkv[..., d : 2 * d].view(E, R, H, dh)
+        S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh).reshape(E, (R - q_lo) * R, H) / math.sqrt(dh)
+        scores = gather_rows(S, (q_rows[..., :, None] - q_lo) * R + k_rows[..., None, :], pm)  # (E, N, Tq, Tk, H)
         future = k_pos.view(1, -1) > q_pos.view(-1, 1)  # (Tq, Tk)
         if future.any():
             scores = scores.masked_fill(future[:, :, None], float("-inf"))
