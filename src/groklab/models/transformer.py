@@ -274,13 +274,16 @@ class Transformer(EnsembleModule):
 
         q_rows (.., N, Tq), k_rows (.., N, Tk) -> z (E, N, Tq, d), before W_O.
         """
-        E, R, _ = qkv.shape
+        E = qkv.shape[0]
         H, dh, d = self.H, self.dh, self.d
-        # table rows are ordered by position, so the query rows are the rows from q_lo on
-        q_lo = int(q_rows.min())
-        Qh, Kh = qkv[:, q_lo:, :d].reshape(E, R - q_lo, H, dh), qkv[..., d : 2 * d].view(E, R, H, dh)
-        S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh).reshape(E, (R - q_lo) * R, H) / math.sqrt(dh)
-        scores = gather_rows(S, (q_rows[..., :, None] - q_lo) * R + k_rows[..., None, :], pm)  # (E, N, Tq, Tk, H)
+        # The scores of the (query row, key row) pairs that can occur: table rows are ordered
+        # by position, so the query rows and the key rows each span a range [lo, hi].
+        q_lo, q_hi, k_lo, k_hi = (int(x) for x in (q_rows.min(), q_rows.max(), k_rows.min(), k_rows.max()))
+        Rq, Rk = q_hi - q_lo + 1, k_hi - k_lo + 1
+        Qh = qkv[:, q_lo : q_hi + 1, :d].reshape(E, Rq, H, dh) * (1 / math.sqrt(dh))
+        Kh = qkv[:, k_lo : k_hi + 1, d : 2 * d].reshape(E, Rk, H, dh)
+        S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh).reshape(E, Rq * Rk, H)
+        scores = gather_rows(S, (q_rows[..., :, None] - q_lo) * Rk + (k_rows[..., None, :] - k_lo), pm)  # (E, N, Tq, Tk, H)
         future = k_pos.view(1, -1) > q_pos.view(-1, 1)  # (Tq, Tk)
         if future.any():
             scores = scores.masked_fill(future[:, :, None], float("-inf"))
