@@ -8,7 +8,7 @@ the other: measured in RESULTS.md). ``--repeats`` pairs of processes, in alterna
 ``--steps`` steps after a burn-in and reports its median round; we report the median over
 processes and the ratio of medians.
 
-    .venv/bin/python benchmarks/bench_fast_path.py [--repeats 5] [--rounds 7] [--steps 10]
+    .venv/bin/python benchmarks/bench_fast_path.py [--repeats 5] [--rounds 7] [--steps 10] [--threads N]
     .venv/bin/python benchmarks/bench_fast_path.py --in-process   # the old protocol: one process, alternating rounds
 
 Run it alone on the machine: anything else running spoils the timing.
@@ -71,8 +71,10 @@ def time_rounds(step, rounds: int, steps: int, burn_in: int = 3) -> list[float]:
     return out
 
 
-def worker(preset: str, impl: str, rounds: int, steps: int) -> None:
+def worker(preset: str, impl: str, rounds: int, steps: int, threads: int | None = None) -> None:
     tune_malloc()  # as the training loop does
+    if threads:
+        torch.set_num_threads(threads)  # as train.threads does
     step, batch = make_step(groklab.resolve(preset), impl)
     print(json.dumps({"ms": statistics.median(time_rounds(step, rounds, steps)), "batch": batch}))
 
@@ -83,11 +85,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="processes per implementation")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, as a run without train.threads)")
     ap.add_argument("--in-process", action="store_true", help="both implementations in this process, alternating rounds")
     ap.add_argument("--worker", nargs=2, metavar=("PRESET", "IMPL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(*args.worker, args.rounds, args.steps)
+        return worker(*args.worker, args.rounds, args.steps, args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           + ("one process, alternating rounds" if args.in_process else f"{args.repeats} processes per implementation"))
     print("| preset | batch | reference ms/step | fast ms/step | speed-up |")
@@ -107,8 +112,10 @@ def main() -> None:
             for r in range(args.repeats):
                 order = ("reference", "fast") if r % 2 == 0 else ("fast", "reference")
                 for impl in order:
-                    out = subprocess.run([sys.executable, __file__, "--worker", name, impl, "--rounds", str(args.rounds),
-                                          "--steps", str(args.steps)], check=True, capture_output=True, text=True)
+                    cmd = [sys.executable, __file__, "--worker", name, impl, "--rounds", str(args.rounds), "--steps", str(args.steps)]
+                    if args.threads:
+                        cmd += ["--threads", str(args.threads)]
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
                     res = json.loads(out.stdout.strip().splitlines()[-1])
                     times[impl].append(res["ms"])
                     batch = res["batch"]
