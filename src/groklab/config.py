@@ -44,6 +44,7 @@ AUTOCAST_DTYPES = ("bfloat16", "float16")
 ACTIVATIONS = ("relu", "gelu", "tanh")
 MODEL_KINDS = ("transformer", "toy", "mlp")
 IMPLS = ("fast", "reference")
+TRANSFORMER_INITS = ("fan_in", "nanda")
 SPLITS = ("random", "prefix")
 LAYOUTS = ("ab=", "aopb=")
 EMBEDS = ("learned", "onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
@@ -71,6 +72,8 @@ class ModelConfig:
     d_mlp: int = 512
     act: str = "relu"
     layer_norm: bool = False
+    init: str = "fan_in"  # transformer: fan_in (every matrix N(0, 1/fan_in)) | nanda (Nanda et al.'s
+    #   code: W_out N(0, 1/d_model), W_U N(0, 1/n_classes), the rest as fan_in)
     # toy (Liu et al. 2022) and mlp
     d_embed: int = 32  # embedding width of toy / mlp
     hidden: list = field(default_factory=lambda: [200, 200])  # decoder MLP widths
@@ -188,6 +191,7 @@ class RunConfig:
             )
         _choice("model.kind", m.kind, MODEL_KINDS)
         _choice("model.impl", m.impl, IMPLS)
+        _choice("model.init", m.init, TRANSFORMER_INITS)
         _choice("model.act", m.act, ACTIVATIONS)
         _choice("model.dtype", m.dtype, DTYPES)
         _choice("model.embed", m.embed, EMBEDS)

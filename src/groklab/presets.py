@@ -41,13 +41,14 @@ PRESETS: dict[str, Preset] = {
             {
                 "task": {"op": "add", "p": 113, "fraction": 0.3, "layout": "ab="},
                 "model": {"kind": "transformer", "n_layers": 1, "d_model": 128, "n_heads": 4,
-                          "d_mlp": 512, "act": "relu", "layer_norm": False},
+                          "d_mlp": 512, "act": "relu", "layer_norm": False, "init": "nanda"},
                 "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9,
                           "beta2": 0.98, "warmup_steps": 10},
                 "train": {"steps": 40_000, "batch_size": None},
             },
             # their code takes the cross-entropy of the logits cast to float64; in float32 the
-            # loss spikes once train loss nears 1e-7 and the final circuit is less clean
+            # loss spikes once train loss nears 1e-7 and the final circuit is less clean. Their
+            # init (model.init = "nanda") keeps the logits' Fourier form through cleanup
             method={"loss": {"kind": "cross_entropy", "float64": True}},
         ),
         Preset(

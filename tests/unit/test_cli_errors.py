@@ -80,6 +80,7 @@ BAD_SETS = [
     pytest.param(["task.op=sub", "task.dedupe_commutative=true"], ["task.dedupe_commutative=True"],
                  id="dedupe-non-commutative"),
     pytest.param(["optim.lr"], ["optim.lr"], id="override-without-equals"),
+    pytest.param(["model.init=xavier"], ["model.init", "'xavier'"], id="unknown-init"),
 ]
 
 

@@ -306,3 +306,22 @@ def test_last_only_cache_matches_reference(extra):
     assert last[name].shape == full[name][:, :, -1].shape
     assert rel(last[name], full[name][:, :, -1]) < 1e-10
     assert rel(fast, ref) < 1e-10
+
+
+def test_nanda_init_scales_w_out_and_w_u_only():
+    """model.init = "nanda": W_out ~ N(0, 1/d_model) and W_U ~ N(0, 1/n_classes), as Nanda et
+    al.'s code; every other parameter is drawn exactly as with fan_in (same generator draws)."""
+    ov = ("model.n_layers=1", "model.d_model=16", "model.d_mlp=64", "model.dtype=float64")
+    _, task, fan = make(*ov, p=31)
+    _, _, nanda = make(*ov, "model.init=nanda", p=31)
+    pf, pn = dict(fan.named_parameters()), dict(nanda.named_parameters())
+    d, d_mlp, C = 16, 64, task.n_classes
+    for name in pf:
+        if name == "blocks_0_W_out":
+            ratio = math.sqrt(d_mlp / d)
+        elif name == "W_U":
+            ratio = math.sqrt(d / C)
+        else:
+            assert torch.equal(pf[name], pn[name]), name
+            continue
+        assert torch.allclose(pn[name], pf[name] * ratio, rtol=1e-6), name  # draws stored in float32 first

@@ -9,6 +9,9 @@ C output classes, V vocabulary. Parameters (per member, E axis first):
     blocks_{l}_ln1_w/_b, _ln2_w/_b, lnf_w/_b       pre-LN (only if layer_norm)
     W_U (d, C)                                     untied unembedding
 
+Init (``init``): every matrix N(0, 1/fan_in) ("fan_in"), or as Nanda et al.'s code
+("nanda": W_out N(0, 1/d) and W_U N(0, 1/C) instead).
+
 Two implementations of the same function (``model.impl``):
 
 * ``reference`` computes every position of every layer plainly, logits at every position,
@@ -59,6 +62,7 @@ class Transformer(EnsembleModule):
         act: str = "relu",
         layer_norm: bool = False,
         impl: str = "fast",
+        init: str = "fan_in",
     ):
         super().__init__(n_members)
         self.V, self.T, self.C = vocab_size, n_ctx, n_classes
@@ -73,7 +77,9 @@ class Transformer(EnsembleModule):
                 self.declare(f"blocks_{l}_{name}", ParamSpec((d, d), std=1 / math.sqrt(d)))
             self.declare(f"blocks_{l}_W_in", ParamSpec((d, d_mlp), std=1 / math.sqrt(d)))
             self.declare(f"blocks_{l}_b_in", ParamSpec((d_mlp,), init="zeros"))
-            self.declare(f"blocks_{l}_W_out", ParamSpec((d_mlp, d), std=1 / math.sqrt(d_mlp)))
+            # Nanda et al.'s code draws every matrix with std 1/sqrt(d_model) but W_U
+            out_std = 1 / math.sqrt(d if init == "nanda" else d_mlp)
+            self.declare(f"blocks_{l}_W_out", ParamSpec((d_mlp, d), std=out_std))
             self.declare(f"blocks_{l}_b_out", ParamSpec((d,), init="zeros"))
             if layer_norm:
                 for ln in ("ln1", "ln2"):
@@ -82,7 +88,7 @@ class Transformer(EnsembleModule):
         if layer_norm:
             self.declare("lnf_w", ParamSpec((d,), init="ones"))
             self.declare("lnf_b", ParamSpec((d,), init="zeros"))
-        self.declare("W_U", ParamSpec((d, n_classes), std=1 / math.sqrt(d)))
+        self.declare("W_U", ParamSpec((d, n_classes), std=1 / math.sqrt(n_classes if init == "nanda" else d)))
 
     # ------------------------------------------------------------------ pieces
 
@@ -210,11 +216,20 @@ class Transformer(EnsembleModule):
         F_, N = T - P, rows.shape[-2]
 
         # Layer 0: queries, keys and values are table rows.
-        z_pre = self._table_attention(qkv0, pre_rows, pre_rows, pre_pos, pre_pos, False)  # (E, U, P, d)
-        z_free = self._table_attention(qkv0, rows[..., P:], rows, free_pos, k_pos, pm)  # (E, N, F, d)
-        x = torch.cat([X0.index_select(1, pre_rows.reshape(-1)),
-                       gather_rows(X0, rows[..., P:], pm).reshape(E, N * F_, d)], dim=1)  # (E, U*P + N*F, d)
-        z = torch.cat([z_pre.reshape(E, U * P, d), z_free.reshape(E, N * F_, d)], dim=1)
+        if not pm and P == F_:
+            # One attention call for both sets: U prefix sequences (queries at positions
+            # 0..P-1; as keys at positions >= P they take any rows, masked) and N free ones.
+            q_all = torch.cat([pre_rows, rows[:, P:]])  # (U + N, P)
+            k_all = torch.cat([torch.cat([pre_rows, rows[:1, P:].expand(U, F_)], dim=1), rows])  # (U + N, T)
+            q_pos_all = torch.cat([pre_pos.expand(U, P), free_pos.expand(N, F_)])  # (U + N, P)
+            z = self._table_attention(qkv0, q_all, k_all, q_pos_all, k_pos, False).reshape(E, (U + N) * P, d)
+            x = gather_rows(X0, q_all, False).reshape(E, (U + N) * P, d)  # (E, U*P + N*F, d)
+        else:
+            z_pre = self._table_attention(qkv0, pre_rows, pre_rows, pre_pos, pre_pos, False)  # (E, U, P, d)
+            z_free = self._table_attention(qkv0, rows[..., P:], rows, free_pos, k_pos, pm)  # (E, N, F, d)
+            x = torch.cat([X0.index_select(1, pre_rows.reshape(-1)),
+                           gather_rows(X0, rows[..., P:], pm).reshape(E, N * F_, d)], dim=1)  # (E, U*P + N*F, d)
+            z = torch.cat([z_pre.reshape(E, U * P, d), z_free.reshape(E, N * F_, d)], dim=1)
         x = x + linear(z, self.p(0, "W_O"))
         x = x + self._mlp(x, 0)
         for l in range(1, self.L):
@@ -272,7 +287,8 @@ class Transformer(EnsembleModule):
         """Attention whose queries, keys and values are rows of a (E, R, 3d) table: the
         scores are a (query row, key row) table, gathered per sequence.
 
-        q_rows (.., N, Tq), k_rows (.., N, Tk) -> z (E, N, Tq, d), before W_O.
+        q_rows (.., N, Tq), k_rows (.., N, Tk) -> z (E, N, Tq, d), before W_O. q_pos (Tq,) the
+        query positions, or (N, Tq) per sequence; k_pos (Tk,).
         """
         E = qkv.shape[0]
         H, dh, d = self.H, self.dh, self.d
@@ -284,9 +300,9 @@ class Transformer(EnsembleModule):
         Kh = qkv[:, k_lo : k_hi + 1, d : 2 * d].reshape(E, Rk, H, dh)
         S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh).reshape(E, Rq * Rk, H)
         scores = gather_rows(S, (q_rows[..., :, None] - q_lo) * Rk + (k_rows[..., None, :] - k_lo), pm)  # (E, N, Tq, Tk, H)
-        future = k_pos.view(1, -1) > q_pos.view(-1, 1)  # (Tq, Tk)
+        future = k_pos > q_pos[..., None]  # (Tq, Tk), or (N, Tq, Tk) for per-sequence q_pos (N, Tq)
         if future.any():
-            scores = scores.masked_fill(future[:, :, None], float("-inf"))
+            scores = scores.masked_fill(future[..., None], float("-inf"))
         pattern = scores.softmax(dim=3)
         N, Tq, Tk = scores.shape[1:4]
         v = gather_rows(qkv[..., 2 * d :], k_rows, pm).view(E, N, 1, Tk, H, dh)
