@@ -227,7 +227,7 @@ class Transformer(EnsembleModule):
         else:
             z_pre = self._table_attention(qkv0, pre_rows, pre_rows, pre_pos, pre_pos, False)  # (E, U, P, d)
             z_free = self._table_attention(qkv0, rows[..., P:], rows, free_pos, k_pos, pm)  # (E, N, F, d)
-            x = torch.cat([X0.index_select(1, pre_rows.reshape(-1)),
+            x = torch.cat([gather_rows(X0, pre_rows, False).reshape(E, U * P, d),
                            gather_rows(X0, rows[..., P:], pm).reshape(E, N * F_, d)], dim=1)  # (E, U*P + N*F, d)
             z = torch.cat([z_pre.reshape(E, U * P, d), z_free.reshape(E, N * F_, d)], dim=1)
         x = x + linear(z, self.p(0, "W_O"))
@@ -294,7 +294,7 @@ class Transformer(EnsembleModule):
         H, dh, d = self.H, self.dh, self.d
         # The scores of the (query row, key row) pairs that can occur: table rows are ordered
         # by position, so the query rows and the key rows each span a range [lo, hi].
-        q_lo, q_hi, k_lo, k_hi = (int(x) for x in (q_rows.min(), q_rows.max(), k_rows.min(), k_rows.max()))
+        q_lo, q_hi, k_lo, k_hi = torch.stack([q_rows.min(), q_rows.max(), k_rows.min(), k_rows.max()]).tolist()  # one sync
         Rq, Rk = q_hi - q_lo + 1, k_hi - k_lo + 1
         Qh = qkv[:, q_lo : q_hi + 1, :d].reshape(E, Rq, H, dh) * (1 / math.sqrt(dh))
         Kh = qkv[:, k_lo : k_hi + 1, d : 2 * d].reshape(E, Rk, H, dh)
