@@ -296,13 +296,15 @@ class Transformer(EnsembleModule):
         # by position, so the query rows and the key rows each span a range [lo, hi].
         q_lo, q_hi, k_lo, k_hi = torch.stack([q_rows.min(), q_rows.max(), k_rows.min(), k_rows.max()]).tolist()  # one sync
         Rq, Rk = q_hi - q_lo + 1, k_hi - k_lo + 1
-        Qh = qkv[:, q_lo : q_hi + 1, :d].reshape(E, Rq, H, dh) * (1 / math.sqrt(dh))
-        Kh = qkv[:, k_lo : k_hi + 1, d : 2 * d].reshape(E, Rk, H, dh)
-        S = torch.einsum("eqhk,erhk->eqrh", Qh, Kh).reshape(E, Rq * Rk, H)
-        scores = gather_rows(S, (q_rows[..., :, None] - q_lo) * Rk + (k_rows[..., None, :] - k_lo), pm)  # (E, N, Tq, Tk, H)
-        future = k_pos > q_pos[..., None]  # (Tq, Tk), or (N, Tq, Tk) for per-sequence q_pos (N, Tq)
-        if future.any():
-            scores = scores.masked_fill(future[..., None], float("-inf"))
+        Qh = qkv[:, q_lo : q_hi + 1, :d].reshape(E, Rq, H, dh).transpose(1, 2) * (1 / math.sqrt(dh))  # (E, H, Rq, dh)
+        Kh = qkv[:, k_lo : k_hi + 1, d : 2 * d].reshape(E, Rk, H, dh).transpose(1, 2)  # (E, H, Rk, dh)
+        S = (Qh @ Kh.transpose(-1, -2)).permute(0, 2, 3, 1).reshape(E, Rq * Rk, H)
+        # One more row of -inf: masked (query, key) pairs (a key after its query) index it.
+        # The cat also lays S out contiguously, which the row gather needs to be fast.
+        S = torch.cat([S, S.new_full((E, 1, H), float("-inf"))], dim=1)
+        idx = (q_rows[..., :, None] - q_lo) * Rk + (k_rows[..., None, :] - k_lo)  # (.., N, Tq, Tk)
+        idx = idx.masked_fill(k_pos > q_pos[..., None], Rq * Rk)
+        scores = gather_rows(S, idx, pm)  # (E, N, Tq, Tk, H)
         pattern = scores.softmax(dim=3)
         N, Tq, Tk = scores.shape[1:4]
         v = gather_rows(qkv[..., 2 * d :], k_rows, pm).view(E, N, 1, Tk, H, dh)
