@@ -195,7 +195,7 @@ class Transformer(EnsembleModule):
 
         # The first layer's input W_E[tok] + W_pos[pos] takes one value per (position,
         # token) that occurs: project that small table, gather per sequence.
-        rows, row_tok, row_pos = self._rows(tokens)  # rows (.., N, T) into R table rows
+        rows, row_tok, row_pos, counts = self._rows(tokens)  # rows (.., N, T) into R table rows
         X0 = self.W_E[:, row_tok] + self.W_pos[:, row_pos]  # (E, R, d)
         qkv0 = linear(self._ln(X0, 0, "ln1"), self._w_qkv(0))  # (E, R, 3d)
         if self.L == 1:
@@ -205,13 +205,12 @@ class Transformer(EnsembleModule):
         # token alone: every layer there runs once per distinct first token (U of them).
         # The prefix rows (U, P) and the free rows (.., N, F) share each layer's matrix
         # products (one call on both sets of rows), only their attention differs.
-        E, P = X0.shape[0], _prefix_len(tokens)
-        first, first_idx = torch.unique(tokens[..., 0], return_inverse=True)  # (U,), (.., N)
-        U = len(first)
-        # each first token's table row at position 0, then the constant positions' rows
-        row0 = torch.zeros(U, dtype=rows.dtype, device=dev).scatter_(0, first_idx.reshape(-1), rows[..., 0].reshape(-1))
+        E, P = X0.shape[0], _prefix_len(counts)
+        # The table's first U rows are the distinct first tokens, in order: a sequence's row
+        # at position 0 is its first token's index. Then the constant positions' rows.
+        U, first_idx = counts[0], rows[..., 0]  # (.., N)
         const_rows = rows.reshape(-1, T)[0, 1:P]
-        pre_rows = torch.cat([row0[:, None], const_rows.expand(U, P - 1)], dim=1)  # (U, P)
+        pre_rows = torch.cat([torch.arange(U, device=dev)[:, None], const_rows.expand(U, P - 1)], dim=1)  # (U, P)
         pre_pos, free_pos = k_pos[:P], k_pos[P:]
         F_, N = T - P, rows.shape[-2]
 
@@ -358,21 +357,21 @@ def _rows_or_broadcast(table: torch.Tensor, rows: torch.Tensor, per_member: bool
     return gather_rows(table, rows, per_member)
 
 
-def _prefix_len(tokens: torch.Tensor) -> int:
-    """Leading positions whose tokens after position 0 are the same in every sequence
-    (at least 1, at most T - 1)."""
-    T = tokens.shape[-1]
+def _prefix_len(counts: list[int]) -> int:
+    """Leading positions whose tokens after position 0 are the same in every sequence (one
+    distinct token each, by ``counts`` from :func:`_row_table`): at least 1, at most T - 1."""
     P = 1
-    flat = tokens.reshape(-1, T)
-    while P < T - 1 and bool((flat[:, P] == flat[0, P]).all()):
+    while P < len(counts) - 1 and counts[P] == 1:
         P += 1
     return P
 
 
-def _row_table(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One table row per (position, token) that occurs in ``tokens`` (.., N, T).
+def _row_table(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """One table row per (position, token) that occurs in ``tokens`` (.., N, T), ordered by
+    position, then token.
 
-    Returns rows (.., N, T) indexing the table, and each row's token and position.
+    Returns rows (.., N, T) indexing the table, each row's token and position, and the
+    number of distinct tokens at each position.
     """
     rows, toks, poss, base = [], [], [], 0
     for s in range(tokens.shape[-1]):
@@ -381,4 +380,4 @@ def _row_table(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
         toks.append(uniq)
         poss.append(torch.full_like(uniq, s))
         base += len(uniq)
-    return torch.stack(rows, dim=-1), torch.cat(toks), torch.cat(poss)
+    return torch.stack(rows, dim=-1), torch.cat(toks), torch.cat(poss), [len(t) for t in toks]
