@@ -80,8 +80,9 @@ def gather_rows(table: torch.Tensor, idx: torch.Tensor, per_member: bool) -> tor
 
 def layer_norm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Per-member LayerNorm: x (E, ..., d), w/b (E, d)."""
-    if w.shape[0] == 1:  # one member: the fused kernel with its affine map
-        return F.layer_norm(x, x.shape[-1:], w[0], b[0], eps=eps)
+    if w.shape[0] == 1:  # one member: the fused kernel with its affine map (views, not w[0]: a
+        # select's backward allocates a zero tensor and copies into it)
+        return F.layer_norm(x, x.shape[-1:], w.view(-1), b.view(-1), eps=eps)
     shape = (w.shape[0],) + (1,) * (x.dim() - 2) + (w.shape[1],)
     return torch.addcmul(b.view(shape), F.layer_norm(x, x.shape[-1:], eps=eps), w.view(shape))
 

@@ -196,7 +196,7 @@ class Transformer(EnsembleModule):
         # The first layer's input W_E[tok] + W_pos[pos] takes one value per (position,
         # token) that occurs: project that small table, gather per sequence.
         rows, row_tok, row_pos, counts = self._rows(tokens)  # rows (.., N, T) into R table rows
-        X0 = self.W_E[:, row_tok] + self.W_pos[:, row_pos]  # (E, R, d)
+        X0 = gather_rows(self.W_E, row_tok, False) + gather_rows(self.W_pos, row_pos, False)  # (E, R, d)
         qkv0 = linear(self._ln(X0, 0, "ln1"), self._w_qkv(0))  # (E, R, 3d)
         if self.L == 1:
             return self._forward_fast_one_layer(X0, qkv0, rows, pm, cache)
