@@ -315,7 +315,7 @@ class Transformer(EnsembleModule):
         c = getattr(self, "_rows_cache", None)
         if c is not None and c[0] is tokens and c[1] == tokens._version:
             return c[2]
-        out = _row_table(tokens)
+        out = _row_table(tokens, self.V)
         self._rows_cache = (tokens, tokens._version, out)
         return out
 
@@ -366,18 +366,17 @@ def _prefix_len(counts: list[int]) -> int:
     return P
 
 
-def _row_table(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+def _row_table(tokens: torch.Tensor, vocab: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
     """One table row per (position, token) that occurs in ``tokens`` (.., N, T), ordered by
     position, then token.
 
     Returns rows (.., N, T) indexing the table, each row's token and position, and the
-    number of distinct tokens at each position.
+    number of distinct tokens at each position. Without a sort: the (position, token) pairs
+    that occur are marked in a T x vocab table, whose running count numbers them.
     """
-    rows, toks, poss, base = [], [], [], 0
-    for s in range(tokens.shape[-1]):
-        uniq, inv = torch.unique(tokens[..., s], return_inverse=True)
-        rows.append(inv + base)
-        toks.append(uniq)
-        poss.append(torch.full_like(uniq, s))
-        base += len(uniq)
-    return torch.stack(rows, dim=-1), torch.cat(toks), torch.cat(poss), [len(t) for t in toks]
+    T = tokens.shape[-1]
+    key = tokens + vocab * torch.arange(T, device=tokens.device)  # (.., N, T): position * vocab + token
+    seen = torch.zeros(T * vocab, dtype=torch.long, device=tokens.device).index_fill_(0, key.reshape(-1), 1)
+    rows = (seen.cumsum(0) - 1).index_select(0, key.reshape(-1)).view_as(key)
+    occurring = seen.nonzero().squeeze(1)  # (R,)
+    return rows, occurring % vocab, occurring // vocab, seen.view(T, vocab).sum(1).tolist()

@@ -2,8 +2,10 @@
 
 Every parameter has a leading member axis E; learning rate and weight decay are (E,)
 tensors broadcast over the rest, so one step updates a whole row of a phase diagram.
-Members marked inactive (done or diverged) keep their weights bit for bit (their moment
-buffers still decay; the loop never reactivates a member).
+Members marked inactive (done or diverged) keep their weights bit for bit (with Adam(W)
+their moments too; SGD's momentum buffer still decays; the loop never reactivates a member).
+Adam and AdamW run torch's fused kernel (``torch._fused_adam(w)_``, as
+``torch.optim.AdamW(fused=True)``): one pass over memory instead of about ten.
 
 The updates follow ``torch.optim`` (AdamW: Loshchilov & Hutter 2019; Adam with L2 weight
 decay; SGD with momentum); ``tests/unit/test_optim.py`` checks them against ``torch.optim``.
@@ -50,6 +52,33 @@ class EnsembleOptimizer:
         self.wd = torch.where(is_embed, weight_decay * cfg.embed_wd_mult, weight_decay)  # (E, P)
         zeros = lambda: torch.zeros_like(self.flat)  # noqa: E731
         self.state = {"m": zeros(), "v": zeros()} if cfg.name in ("adamw", "adam") else {"buf": zeros()}
+        # Adam(W) runs torch's fused kernel (one pass over memory instead of about ten), once
+        # per set of coordinates that share a learning rate and weight decay: the whole
+        # buffer when they all do, else each member's runs of same-group parameters.
+        self._fused = getattr(torch, "_fused_adamw_" if cfg.name == "adamw" else "_fused_adam_", None)
+        if cfg.name not in ("adamw", "adam"):
+            self._fused = None
+        self._runs = self._hyper_runs(groups, lr, embed_lr, weight_decay)
+
+    def _hyper_runs(self, groups, lr, embed_lr, weight_decay) -> list[tuple[int | None, int, int, float, float]]:
+        """(member or None for all, start, end, lr, weight decay): column runs of the flat
+        buffer with one learning rate and weight decay each."""
+        E, cfg = self.E, self.cfg
+        lr, embed_lr, wd = (t.double().flatten().tolist() for t in (lr, embed_lr, weight_decay))
+        runs, off = [], 0  # (start, end, is_embed) over the parameters, merged while the group holds
+        for n, p in self.params.items():
+            k = p[0].numel()
+            emb = groups.get(n) == "embed"
+            if runs and runs[-1][2] == emb:
+                runs[-1][1] += k
+            else:
+                runs.append([off, off + k, emb])
+            off += k
+        hyper = [[(embed_lr[e] if emb else lr[e], wd[e] * (cfg.embed_wd_mult if emb else 1.0)) for _, _, emb in runs]
+                 for e in range(E)]
+        if all(h == hyper[0][0] for row in hyper for h in row):  # one lr and wd for everything
+            return [(None, 0, off, *hyper[0][0])]
+        return [(e, s, t, *hyper[e][i]) for e in range(E) for i, (s, t, _) in enumerate(runs)]
 
     def flat_grad(self) -> torch.Tensor:
         return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(self.E, -1)
@@ -62,6 +91,8 @@ class EnsembleOptimizer:
         With every member active the update runs in place (fewer passes over memory)."""
         cfg, st, p = self.cfg, self.state, self.flat
         self.t += 1
+        if self._fused is not None:
+            return self._fused_step(active, lr_scale, grad if grad is not None else self.flat_grad())
         if getattr(self, "_scale", None) != lr_scale:  # per-coordinate lr and AdamW decay factor
             self._scale = lr_scale
             self._lr = self.lr * lr_scale
@@ -89,6 +120,25 @@ class EnsembleOptimizer:
             new.sub_(torch.div(st["m"], denom).mul_(lr).div_(bc1))
         if not everyone:
             p.copy_(torch.where(keep, new, p))
+
+    def _fused_step(self, active: torch.Tensor, lr_scale: float, g: torch.Tensor) -> None:
+        """Adam(W) by torch's fused kernel, as torch.optim.Adam(W)(fused=True). Inactive
+        members are left out: their weights and moments stay as they are."""
+        cfg, st, p = self.cfg, self.state, self.flat
+        live = active.tolist()
+        step = torch.tensor(float(self.t), dtype=torch.float32, device=p.device)
+        by_hyper: dict[tuple[float, float], list[tuple[int | None, int, int]]] = {}
+        for e, s, t, lr, wd in self._runs:
+            if (e is None and all(live)) or (e is not None and live[e]):
+                by_hyper.setdefault((lr, wd), []).append((e, s, t))
+            elif e is None:  # one run for all, but some members inactive: per member
+                for m in range(self.E):
+                    if live[m]:
+                        by_hyper.setdefault((lr, wd), []).append((m, s, t))
+        for (lr, wd), runs in by_hyper.items():
+            views = [[(x if e is None else x[e])[..., s:t] for e, s, t in runs] for x in (p, g, st["m"], st["v"])]
+            self._fused(*views, [], [step] * len(runs), lr=lr * lr_scale, beta1=cfg.beta1, beta2=cfg.beta2,
+                        weight_decay=wd, eps=cfg.eps, amsgrad=False, maximize=False)
 
     def zero_grad(self) -> None:
         for p in self.params.values():
