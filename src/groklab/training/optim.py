@@ -52,33 +52,39 @@ class EnsembleOptimizer:
         self.wd = torch.where(is_embed, weight_decay * cfg.embed_wd_mult, weight_decay)  # (E, P)
         zeros = lambda: torch.zeros_like(self.flat)  # noqa: E731
         self.state = {"m": zeros(), "v": zeros()} if cfg.name in ("adamw", "adam") else {"buf": zeros()}
-        # Adam(W) runs torch's fused kernel (one pass over memory instead of about ten), once
-        # per set of coordinates that share a learning rate and weight decay: the whole
-        # buffer when they all do, else each member's runs of same-group parameters.
-        self._fused = getattr(torch, "_fused_adamw_" if cfg.name == "adamw" else "_fused_adam_", None)
-        if cfg.name not in ("adamw", "adam"):
-            self._fused = None
-        self._runs = self._hyper_runs(groups, lr, embed_lr, weight_decay)
+        # Adam(W) runs torch's fused kernel (one pass over memory instead of about ten) on
+        # views of the flat buffers shaped like the parameters, so the gradients go in as
+        # autograd left them (no concatenation): one call per (lr, weight decay) that occurs.
+        self._fused = None
+        if cfg.name in ("adamw", "adam"):
+            self._fused = getattr(torch, "_fused_adamw_" if cfg.name == "adamw" else "_fused_adam_", None)
+        if self._fused is not None:
+            self._step_t = torch.zeros((), dtype=torch.float32, device=dev)
+            self._units_all, self._units_member = self._fused_units(groups, lr, embed_lr, weight_decay)
+            self._views: dict = {}  # (member, offset) -> views of the parameter, m and v (made once)
 
-    def _hyper_runs(self, groups, lr, embed_lr, weight_decay) -> list[tuple[int | None, int, int, float, float]]:
-        """(member or None for all, start, end, lr, weight decay): column runs of the flat
-        buffer with one learning rate and weight decay each."""
+    def _fused_units(self, groups, lr, embed_lr, weight_decay):
+        """The fused kernel's work, as {(lr, wd): [(member or None, offset, numel, name)]}: one
+        entry per parameter for all members at once when every member and group shares its
+        hyperparameters (else None), and one per (member, parameter)."""
         E, cfg = self.E, self.cfg
         lr, embed_lr, wd = (t.double().flatten().tolist() for t in (lr, embed_lr, weight_decay))
-        runs, off = [], 0  # (start, end, is_embed) over the parameters, merged while the group holds
+        per_member: dict[tuple[float, float], list] = {}
+        off = 0
         for n, p in self.params.items():
-            k = p[0].numel()
-            emb = groups.get(n) == "embed"
-            if runs and runs[-1][2] == emb:
-                runs[-1][1] += k
-            else:
-                runs.append([off, off + k, emb])
+            k, emb = p[0].numel(), groups.get(n) == "embed"
+            for e in range(E):
+                key = (embed_lr[e] if emb else lr[e], wd[e] * (cfg.embed_wd_mult if emb else 1.0))
+                per_member.setdefault(key, []).append((e, off, k, n))
             off += k
-        hyper = [[(embed_lr[e] if emb else lr[e], wd[e] * (cfg.embed_wd_mult if emb else 1.0)) for _, _, emb in runs]
-                 for e in range(E)]
-        if all(h == hyper[0][0] for row in hyper for h in row):  # one lr and wd for everything
-            return [(None, 0, off, *hyper[0][0])]
-        return [(e, s, t, *hyper[e][i]) for e in range(E) for i, (s, t, _) in enumerate(runs)]
+        everyone = None
+        if len(per_member) == 1:
+            key = next(iter(per_member))
+            everyone, off = {key: []}, 0
+            for n, p in self.params.items():
+                everyone[key].append((None, off, p[0].numel(), n))
+                off += p[0].numel()
+        return everyone, per_member
 
     def flat_grad(self) -> torch.Tensor:
         return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(self.E, -1)
@@ -92,7 +98,7 @@ class EnsembleOptimizer:
         cfg, st, p = self.cfg, self.state, self.flat
         self.t += 1
         if self._fused is not None:
-            return self._fused_step(active, lr_scale, grad if grad is not None else self.flat_grad())
+            return self._fused_step(active, lr_scale, grad)
         if getattr(self, "_scale", None) != lr_scale:  # per-coordinate lr and AdamW decay factor
             self._scale = lr_scale
             self._lr = self.lr * lr_scale
@@ -121,24 +127,34 @@ class EnsembleOptimizer:
         if not everyone:
             p.copy_(torch.where(keep, new, p))
 
-    def _fused_step(self, active: torch.Tensor, lr_scale: float, g: torch.Tensor) -> None:
+    def _fused_step(self, active: torch.Tensor, lr_scale: float, grad: torch.Tensor | None) -> None:
         """Adam(W) by torch's fused kernel, as torch.optim.Adam(W)(fused=True). Inactive
         members are left out: their weights and moments stay as they are."""
-        cfg, st, p = self.cfg, self.state, self.flat
-        live = active.tolist()
-        step = torch.tensor(float(self.t), dtype=torch.float32, device=p.device)
-        by_hyper: dict[tuple[float, float], list[tuple[int | None, int, int]]] = {}
-        for e, s, t, lr, wd in self._runs:
-            if (e is None and all(live)) or (e is not None and live[e]):
-                by_hyper.setdefault((lr, wd), []).append((e, s, t))
-            elif e is None:  # one run for all, but some members inactive: per member
-                for m in range(self.E):
-                    if live[m]:
-                        by_hyper.setdefault((lr, wd), []).append((m, s, t))
-        for (lr, wd), runs in by_hyper.items():
-            views = [[(x if e is None else x[e])[..., s:t] for e, s, t in runs] for x in (p, g, st["m"], st["v"])]
-            self._fused(*views, [], [step] * len(runs), lr=lr * lr_scale, beta1=cfg.beta1, beta2=cfg.beta2,
-                        weight_decay=wd, eps=cfg.eps, amsgrad=False, maximize=False)
+        cfg, st = self.cfg, self.state
+        units = self._units_all
+        if units is None or not bool(active.all()):
+            live = active.tolist()
+            units = {key: [u for u in us if live[u[0]]] for key, us in self._units_member.items()}
+        self._step_t.fill_(float(self.t))
+        for (lr, wd), us in units.items():
+            if not us:
+                continue
+            ps, gs, ms, vs = [], [], [], []
+            for e, off, k, n in us:
+                views = self._views.get((e, off))
+                if views is None:
+                    shape = self.params[n].shape if e is None else self.params[n].shape[1:]
+                    rows = slice(None) if e is None else e
+                    views = self._views[(e, off)] = tuple(x[rows, off : off + k].view(shape) for x in (self.flat, st["m"], st["v"]))
+                p, m, v = views
+                if grad is not None:
+                    g = grad[slice(None) if e is None else e, off : off + k].view(p.shape)
+                else:
+                    g = self.params[n].grad
+                    g = torch.zeros_like(p) if g is None else (g if e is None else g[e])
+                ps.append(p), gs.append(g), ms.append(m), vs.append(v)
+            self._fused(ps, gs, ms, vs, [], [self._step_t] * len(us), lr=lr * lr_scale, beta1=cfg.beta1,
+                        beta2=cfg.beta2, weight_decay=wd, eps=cfg.eps, amsgrad=False, maximize=False)
 
     def zero_grad(self) -> None:
         for p in self.params.values():
