@@ -169,6 +169,34 @@ def test_per_member_lr_and_wd_equal_separate_optimizers(name):
 
 
 @pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
+@pytest.mark.parametrize("explicit_grad", [False, True])
+def test_members_with_shared_hyperparameters_equal_their_solo_runs_bit_for_bit(name, explicit_grad):
+    """One lr and wd for all: Adam(W) updates the whole (E, P) buffer at once (E > 1) or
+    each parameter (E = 1); a member must get the same bits either way, and no member's
+    update may spill into another's or into the next parameter."""
+    E, steps = 3, 4
+    init, grads = tensors(E, 0), grad_seq(E, steps)
+    cfg = OptimConfig(name=name)
+
+    def go(params, opt, gs):
+        for g in gs:
+            set_grads(params, g)
+            flat = opt.flat_grad() if explicit_grad else None
+            opt.step(torch.ones(opt.E, dtype=torch.bool), 0.5, grad=flat)
+            opt.zero_grad()
+
+    ens, opt = ensemble(init, cfg, [1e-2] * E, [0.3] * E)
+    go(ens, opt, grads)
+    for e in range(E):
+        solo, sopt = ensemble({n: v[e : e + 1] for n, v in init.items()}, cfg, [1e-2], [0.3])
+        go(solo, sopt, [{n: v[e : e + 1] for n, v in g.items()} for g in grads])
+        for n in SHAPES:
+            assert torch.equal(ens[n][e : e + 1].detach(), solo[n].detach()), (e, n)
+        for k in opt.state:
+            assert torch.equal(opt.state[k][e : e + 1], sopt.state[k]), (e, k)
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
 def test_inactive_member_is_left_bit_identical(name):
     init, grads = tensors(2, 0), grad_seq(2, 4)
     for g in grads:  # a diverged member: its gradient is NaN

@@ -60,31 +60,26 @@ class EnsembleOptimizer:
             self._fused = getattr(torch, "_fused_adamw_" if cfg.name == "adamw" else "_fused_adam_", None)
         if self._fused is not None:
             self._step_t = torch.zeros((), dtype=torch.float32, device=dev)
-            self._units_all, self._units_member = self._fused_units(groups, lr, embed_lr, weight_decay)
+            self._units = self._fused_units(groups, lr, embed_lr, weight_decay)
             self._views: dict = {}  # (member, offset) -> views of the parameter, m and v (made once)
 
-    def _fused_units(self, groups, lr, embed_lr, weight_decay):
-        """The fused kernel's work, as {(lr, wd): [(member or None, offset, numel, name)]}: one
-        entry per parameter for all members at once when every member and group shares its
-        hyperparameters (else None), and one per (member, parameter)."""
+    def _fused_units(self, groups, lr, embed_lr, weight_decay) -> dict[tuple[float, float], list]:
+        """The fused kernel's work, as {(lr, wd): [(member, offset, numel, name)]}: one entry
+        per (member, parameter), member None when E = 1. The kernel splits each tensor into
+        vector blocks and a remainder that it rounds differently, so a member's update is
+        computed on the same blocks (its own parameters, one by one) whatever E is: members
+        of an ensemble keep the bits of their single runs."""
         E, cfg = self.E, self.cfg
         lr, embed_lr, wd = (t.double().flatten().tolist() for t in (lr, embed_lr, weight_decay))
-        per_member: dict[tuple[float, float], list] = {}
+        units: dict[tuple[float, float], list] = {}
         off = 0
         for n, p in self.params.items():
             k, emb = p[0].numel(), groups.get(n) == "embed"
             for e in range(E):
                 key = (embed_lr[e] if emb else lr[e], wd[e] * (cfg.embed_wd_mult if emb else 1.0))
-                per_member.setdefault(key, []).append((e, off, k, n))
+                units.setdefault(key, []).append((None if E == 1 else e, off, k, n))
             off += k
-        everyone = None
-        if len(per_member) == 1:
-            key = next(iter(per_member))
-            everyone, off = {key: []}, 0
-            for n, p in self.params.items():
-                everyone[key].append((None, off, p[0].numel(), n))
-                off += p[0].numel()
-        return everyone, per_member
+        return units
 
     def flat_grad(self) -> torch.Tensor:
         return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(self.E, -1)
@@ -131,10 +126,10 @@ class EnsembleOptimizer:
         """Adam(W) by torch's fused kernel, as torch.optim.Adam(W)(fused=True). Inactive
         members are left out: their weights and moments stay as they are."""
         cfg, st = self.cfg, self.state
-        units = self._units_all
-        if units is None or not bool(active.all()):
+        units = self._units
+        if not bool(active.all()):
             live = active.tolist()
-            units = {key: [u for u in us if live[u[0]]] for key, us in self._units_member.items()}
+            units = {key: [u for u in us if live[0 if u[0] is None else u[0]]] for key, us in units.items()}
         self._step_t.fill_(float(self.t))
         for (lr, wd), us in units.items():
             if not us:
@@ -148,10 +143,10 @@ class EnsembleOptimizer:
                     views = self._views[(e, off)] = tuple(x[rows, off : off + k].view(shape) for x in (self.flat, st["m"], st["v"]))
                 p, m, v = views
                 if grad is not None:
-                    g = grad[slice(None) if e is None else e, off : off + k].view(p.shape)
+                    g = grad[slice(None) if e is None else e, off : off + k].reshape(p.shape)
                 else:
                     g = self.params[n].grad
-                    g = torch.zeros_like(p) if g is None else (g if e is None else g[e])
+                    g = torch.zeros_like(p) if g is None else (g if e is None else g[e]).contiguous()
                 ps.append(p), gs.append(g), ms.append(m), vs.append(v)
             self._fused(ps, gs, ms, vs, [], [self._step_t] * len(us), lr=lr * lr_scale, beta1=cfg.beta1,
                         beta2=cfg.beta2, weight_decay=wd, eps=cfg.eps, amsgrad=False, maximize=False)
