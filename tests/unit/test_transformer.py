@@ -112,6 +112,24 @@ def test_fast_path_edge_batches(arch):
         assert rel(model.forward_fast(tok), model.forward_reference(tok)) < 1e-10, tok.shape
 
 
+@pytest.mark.parametrize("per_member", [False, True])
+def test_row_table_numbers_each_position_token_pair_once(per_member):
+    """_row_table: one row per (position, token) that occurs, ordered by position then
+    token; each sequence's rows point at its own pairs; counts per position."""
+    from groklab.models.transformer import _prefix_len, _row_table
+
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 9, (2, 6, 4) if per_member else (6, 4), generator=g)
+    tokens[..., 1] = 9  # a constant position, as `op` in `a op b =`
+    rows, row_tok, row_pos, counts = _row_table(tokens, vocab=10)
+    pairs = sorted({(s, int(t)) for s in range(4) for t in tokens[..., s].reshape(-1)})
+    assert list(zip(row_pos.tolist(), row_tok.tolist())) == pairs
+    assert counts == [len({int(t) for t in tokens[..., s].reshape(-1)}) for s in range(4)]
+    assert counts[1] == 1 and _prefix_len(counts) == 2
+    assert torch.equal(row_tok[rows], tokens)
+    assert torch.equal(row_pos[rows], torch.arange(4).expand_as(tokens))
+
+
 def test_fast_path_sees_in_place_token_changes():
     _, task, model = make("model.n_layers=1", "model.dtype=float64", p=7)
     tok = task.tokens.clone()
