@@ -182,5 +182,6 @@ def main() -> None:
         spread = " ".join(f"{k[0]}:[{min(v):.1f}-{max(v):.1f}]" for k, v in times.items())
         print(f"| {name} | {batch} | {ref:.1f} | {fast:.1f} | {ref / fast:.2f}x |  {spread}", flush=True)
 
+
 if __name__ == "__main__":
     main()

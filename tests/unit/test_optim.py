@@ -171,9 +171,9 @@ def test_per_member_lr_and_wd_equal_separate_optimizers(name):
 @pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
 @pytest.mark.parametrize("explicit_grad", [False, True])
 def test_members_with_shared_hyperparameters_equal_their_solo_runs_bit_for_bit(name, explicit_grad):
-    """One lr and wd for all: Adam(W) updates the whole (E, P) buffer at once (E > 1) or
-    each parameter (E = 1); a member must get the same bits either way, and no member's
-    update may spill into another's or into the next parameter."""
+    """One lr and wd for all: a member of an ensemble must get the bits of its solo run
+    (Adam(W)'s fused kernel rounds a tensor's tail differently from its vector blocks), and
+    no member's update may spill into another's or into the next parameter."""
     E, steps = 3, 4
     init, grads = tensors(E, 0), grad_seq(E, steps)
     cfg = OptimConfig(name=name)

@@ -13,7 +13,6 @@ decay; SGD with momentum); ``tests/unit/test_optim.py`` checks them against ``to
 
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -21,9 +20,10 @@ from groklab.config import OptimConfig
 
 
 class EnsembleOptimizer:
-    """The update runs on one flat (E, P) buffer: on construction every parameter's data
-    becomes a view into it, so a step is a handful of large elementwise operations
-    whatever the number of parameter tensors."""
+    """Parameters, gradients' destination and optimizer state live in flat (E, P) buffers:
+    on construction every parameter's data becomes a view into one. SGD updates the whole
+    buffer in a few elementwise passes; Adam(W) runs torch's fused kernel on per-parameter
+    views of it."""
 
     def __init__(self, params: dict[str, torch.nn.Parameter], groups: dict[str, str],
                  cfg: OptimConfig, lr: torch.Tensor, weight_decay: torch.Tensor,
@@ -52,24 +52,23 @@ class EnsembleOptimizer:
         self.wd = torch.where(is_embed, weight_decay * cfg.embed_wd_mult, weight_decay)  # (E, P)
         zeros = lambda: torch.zeros_like(self.flat)  # noqa: E731
         self.state = {"m": zeros(), "v": zeros()} if cfg.name in ("adamw", "adam") else {"buf": zeros()}
-        # Adam(W) runs torch's fused kernel (one pass over memory instead of about ten) on
-        # views of the flat buffers shaped like the parameters, so the gradients go in as
-        # autograd left them (no concatenation): one call per (lr, weight decay) that occurs.
+        # Adam(W): torch's fused kernel (one pass over memory instead of about ten) on views
+        # of the flat buffers shaped like the parameters, so the gradients go in as autograd
+        # left them (no concatenation): one call per (lr, weight decay) that occurs.
         self._fused = None
         if cfg.name in ("adamw", "adam"):
-            self._fused = getattr(torch, "_fused_adamw_" if cfg.name == "adamw" else "_fused_adam_", None)
-        if self._fused is not None:
+            self._fused = torch._fused_adamw_ if cfg.name == "adamw" else torch._fused_adam_
             self._step_t = torch.zeros((), dtype=torch.float32, device=dev)
             self._units = self._fused_units(groups, lr, embed_lr, weight_decay)
-            self._views: dict = {}  # (member, offset) -> views of the parameter, m and v (made once)
 
     def _fused_units(self, groups, lr, embed_lr, weight_decay) -> dict[tuple[float, float], list]:
-        """The fused kernel's work, as {(lr, wd): [(member, offset, numel, name)]}: one entry
-        per (member, parameter), member None when E = 1. The kernel splits each tensor into
-        vector blocks and a remainder that it rounds differently, so a member's update is
-        computed on the same blocks (its own parameters, one by one) whatever E is: members
-        of an ensemble keep the bits of their single runs."""
-        E, cfg = self.E, self.cfg
+        """The fused kernel's work, as {(lr, wd): [(member, name, offset, param, m, v)]}: one
+        entry per (member, parameter), member None when E = 1, with views of the flat buffers
+        made once. The kernel splits each tensor into vector blocks and a remainder that it
+        rounds differently, so a member's update is computed on the same blocks (its own
+        parameters, one by one) whatever E is: members of an ensemble keep the bits of their
+        single runs."""
+        E, cfg, st = self.E, self.cfg, self.state
         lr, embed_lr, wd = (t.double().flatten().tolist() for t in (lr, embed_lr, weight_decay))
         units: dict[tuple[float, float], list] = {}
         off = 0
@@ -77,7 +76,9 @@ class EnsembleOptimizer:
             k, emb = p[0].numel(), groups.get(n) == "embed"
             for e in range(E):
                 key = (embed_lr[e] if emb else lr[e], wd[e] * (cfg.embed_wd_mult if emb else 1.0))
-                units.setdefault(key, []).append((None if E == 1 else e, off, k, n))
+                member, rows, shape = (None, slice(None), p.shape) if E == 1 else (e, e, p.shape[1:])
+                views = [x[rows, off : off + k].view(shape) for x in (self.flat, st["m"], st["v"])]
+                units.setdefault(key, []).append((member, n, off, *views))
             off += k
         return units
 
@@ -94,38 +95,24 @@ class EnsembleOptimizer:
         self.t += 1
         if self._fused is not None:
             return self._fused_step(active, lr_scale, grad)
-        if getattr(self, "_scale", None) != lr_scale:  # per-coordinate lr and AdamW decay factor
-            self._scale = lr_scale
-            self._lr = self.lr * lr_scale
-            self._decay = 1 - self._lr * self.wd
-        lr = self._lr
+        # SGD with momentum, L2 weight decay through the gradient
+        if getattr(self, "_scale", None) != lr_scale:  # per-coordinate lr
+            self._scale, self._lr = lr_scale, self.lr * lr_scale
         everyone = bool(active.all())
         keep = active.view(self.E, 1)
         g = grad if grad is not None else self.flat_grad()
         if not everyone:
             g = torch.where(keep, g, torch.zeros((), dtype=p.dtype, device=p.device))
         new = p if everyone else p.clone()
-        if cfg.name == "adamw":
-            new.mul_(self._decay)
-        else:  # adam / sgd: L2 weight decay through the gradient
-            g = g + self.wd * p
-        if cfg.name == "sgd":
-            st["buf"].mul_(cfg.momentum).add_(g)
-            new.sub_(lr * st["buf"])
-        else:
-            b1, b2 = cfg.beta1, cfg.beta2
-            bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
-            st["m"].lerp_(g, 1 - b1)
-            st["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = st["v"].sqrt().div_(math.sqrt(bc2)).add_(cfg.eps)
-            new.sub_(torch.div(st["m"], denom).mul_(lr).div_(bc1))
+        st["buf"].mul_(cfg.momentum).add_(g + self.wd * p)
+        new.sub_(self._lr * st["buf"])
         if not everyone:
             p.copy_(torch.where(keep, new, p))
 
     def _fused_step(self, active: torch.Tensor, lr_scale: float, grad: torch.Tensor | None) -> None:
         """Adam(W) by torch's fused kernel, as torch.optim.Adam(W)(fused=True). Inactive
         members are left out: their weights and moments stay as they are."""
-        cfg, st = self.cfg, self.state
+        cfg = self.cfg
         units = self._units
         if not bool(active.all()):
             live = active.tolist()
@@ -135,15 +122,9 @@ class EnsembleOptimizer:
             if not us:
                 continue
             ps, gs, ms, vs = [], [], [], []
-            for e, off, k, n in us:
-                views = self._views.get((e, off))
-                if views is None:
-                    shape = self.params[n].shape if e is None else self.params[n].shape[1:]
-                    rows = slice(None) if e is None else e
-                    views = self._views[(e, off)] = tuple(x[rows, off : off + k].view(shape) for x in (self.flat, st["m"], st["v"]))
-                p, m, v = views
+            for e, n, off, p, m, v in us:
                 if grad is not None:
-                    g = grad[slice(None) if e is None else e, off : off + k].reshape(p.shape)
+                    g = grad[slice(None) if e is None else e, off : off + p.numel()].reshape(p.shape)
                 else:
                     g = self.params[n].grad
                     g = torch.zeros_like(p) if g is None else (g if e is None else g[e]).contiguous()
