@@ -86,6 +86,20 @@ def test_fast_equals_reference_float64(arch, E, per_member):
         assert rel(gf[name], gr[name]) < 1e-10, name
 
 
+@pytest.mark.parametrize("per_member", [False, True], ids=["shared-tokens", "per-member-tokens"])
+@pytest.mark.parametrize("arch", ["1L-noLN-ab", "2L-LN-aopb", "3L-LN-aopb"])
+def test_fast_equals_reference_with_the_eager_attention(arch, per_member, monkeypatch):
+    """Where the Numba kernel does not apply (CUDA, autocast dtypes) the fast path's row
+    attention is eager; it must give the reference's numbers too."""
+    from groklab.models import row_attention
+
+    monkeypatch.setattr(row_attention, "_kernel_applies", lambda *tables: False)
+    lf, lr, gf, gr = compare_fast_reference(ARCHS[arch], 3, per_member, "float64")
+    assert rel(lf, lr) < 1e-10
+    for name in gr:
+        assert rel(gf[name], gr[name]) < 1e-10, name
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_fast_equals_reference_float32(arch):
     lf, lr, gf, gr = compare_fast_reference(ARCHS[arch], 3, False, "float32")

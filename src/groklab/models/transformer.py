@@ -22,9 +22,11 @@ Two implementations of the same function (``model.impl``):
      layer at those positions is computed once per distinct first token, then gathered.
   2. First-layer projections. The first layer's input ``W_E[tok] + W_pos[pos]`` takes
      one value per (position, token) that occurs: Q, K, V are computed on that small
-     table, and the first layer's attention scores on the table of (query row, key row)
-     pairs; each sequence gathers its rows.
-  3. The last layer runs at the last position only (query, attention output, MLP, unembed).
+     table, and each sequence's attention reads its rows of it (``row_attention``: a
+     fused Numba kernel on the CPU, gathers elsewhere).
+  3. The last layer runs at the last position only (query, attention output, MLP,
+     unembed); its attention reads keys and values from the rows of the prefix and free
+     positions, as rows again.
   4. Without layer norm after attention, the linear maps after the attention output are
      folded: ``z W_O W_in`` and ``z W_O W_U`` use the products ``W_O W_in``, ``W_O W_U``
      and ``W_out W_U``, computed once per call.
@@ -46,6 +48,7 @@ from groklab.models.common import (
     layer_norm,
     linear,
 )
+from groklab.models.row_attention import row_attention
 
 
 class Transformer(EnsembleModule):
@@ -148,12 +151,11 @@ class Transformer(EnsembleModule):
             cache[f"blocks.{l}.mlp.hook_post"] = post
         return linear(post, self.p(l, "W_out"), self.p(l, "b_out"))
 
-    def _block(self, x: torch.Tensor, l: int, pos: torch.Tensor, cache=None, few: bool = False) -> torch.Tensor:
-        """A whole block at every position of x (E, N, T, d). ``few``: short sequences,
-        attention by broadcast products (the fast path's prefix)."""
+    def _block(self, x: torch.Tensor, l: int, pos: torch.Tensor, cache=None) -> torch.Tensor:
+        """A whole block at every position of x (E, N, T, d)."""
         h = self._ln(x, l, "ln1")
         q, k, v = linear(h, self._w_qkv(l)).chunk(3, dim=-1)
-        z = self._attend_few(q, k, v, pos, pos) if few else self._attend(q, k, v, pos, pos, cache, l)
+        z = self._attend(q, k, v, pos, pos, cache, l)
         x = x + linear(z, self.p(l, "W_O"))
         if cache is not None:
             cache[f"blocks.{l}.hook_resid_mid"] = x
@@ -221,11 +223,11 @@ class Transformer(EnsembleModule):
             q_all = torch.cat([pre_rows, rows[:, P:]])  # (U + N, P)
             k_all = torch.cat([torch.cat([pre_rows, rows[:1, P:].expand(U, F_)], dim=1), rows])  # (U + N, T)
             q_pos_all = torch.cat([pre_pos.expand(U, P), free_pos.expand(N, F_)])  # (U + N, P)
-            z = self._table_attention(qkv0, q_all, k_all, q_pos_all, k_pos, False).reshape(E, (U + N) * P, d)
+            z = self._first_attention(qkv0, q_all, k_all, k_pos <= q_pos_all[..., None]).reshape(E, (U + N) * P, d)
             x = gather_rows(X0, q_all, False).reshape(E, (U + N) * P, d)  # (E, U*P + N*F, d)
         else:
-            z_pre = self._table_attention(qkv0, pre_rows, pre_rows, pre_pos, pre_pos, False)  # (E, U, P, d)
-            z_free = self._table_attention(qkv0, rows[..., P:], rows, free_pos, k_pos, pm)  # (E, N, F, d)
+            z_pre = self._first_attention(qkv0, pre_rows, pre_rows, pre_pos <= pre_pos[:, None])  # (E, U, P, d)
+            z_free = self._first_attention(qkv0, rows[..., P:], rows, k_pos <= free_pos[:, None])  # (E, N, F, d)
             x = torch.cat([gather_rows(X0, pre_rows, False).reshape(E, U * P, d),
                            gather_rows(X0, rows[..., P:], pm).reshape(E, N * F_, d)], dim=1)  # (E, U*P + N*F, d)
             z = torch.cat([z_pre.reshape(E, U * P, d), z_free.reshape(E, N * F_, d)], dim=1)
@@ -247,67 +249,29 @@ class Transformer(EnsembleModule):
             else:  # the last layer: the last position only
                 w_kv = torch.cat([self.p(l, "W_K"), self.p(l, "W_V")], dim=-1)  # (E, d, 2d)
                 kv = linear(h, w_kv)  # (E, U*P + N*F, 2d): keys and values of every row
-                kv_pre, kv_free = kv.split([U * P, N * F_], dim=1)
-                kv_pre = gather_rows(kv_pre.reshape(E, U, P, 2 * d), first_idx, pm)  # (E, N, P, 2d)
-                kv_free = kv_free.reshape(E, N, F_, 2 * d)
                 h_last = h[:, U * P :].reshape(E, N, F_, d)[:, :, -1]  # (E, N, d)
                 q = linear(h_last, self.p(l, "W_Q"))
-                z = self._attend_last(q, (kv_pre, kv_free))  # (E, N, d)
+                # Sequence n's keys: its first token's P prefix rows, then its own F rows.
+                k_pre = first_idx[..., None] * P + pre_pos  # (.., N, P)
+                k_free = U * P + torch.arange(N, device=dev)[:, None] * F_ + torch.arange(F_, device=dev)  # (N, F)
+                k_rows = torch.cat([k_pre, k_free.expand(*k_pre.shape[:-1], F_)], dim=-1)  # (.., N, T)
+                q_rows = torch.arange(N, device=dev)[:, None]  # (N, 1): row n of q
+                z = row_attention(q, kv, q_rows, k_rows, None, self.H, (d, 0, 0, d))[:, :, 0]  # (E, N, d)
                 x_last = x[:, U * P :].reshape(E, N, F_, d)[:, :, -1]
                 return self._readout(x_last, z, l, cache=cache)
         raise AssertionError("unreachable")
 
-    def _attend_last(self, q: torch.Tensor, kvs: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """Attention of the last position, which sees every key: q (E, N, d), keys and
-        values in parts, each (E, N, Tk_i, 2d) -> z (E, N, d) before W_O. Scores per part,
-        one softmax over all, values summed per part (no concatenated copy of K and V)."""
-        E, N, d = q.shape
-        H, dh = self.H, self.dh
-        qh = q.view(E, N, 1, H, dh)
-        kvs = [kv.split(d, dim=-1) for kv in kvs]  # split, not slices: its backward is one cat, no zero fill
-        scores = [(qh * k.reshape(E, N, -1, H, dh)).sum(-1) for k, _ in kvs]  # (E, N, Tk_i, H)
-        sizes = [s.shape[2] for s in scores]
-        pattern = (torch.cat(scores, dim=2) / math.sqrt(dh)).softmax(dim=2).split(sizes, dim=2)
-        z = None
-        for pt, (_, v) in zip(pattern, kvs):
-            part = (pt[..., None] * v.reshape(E, N, -1, H, dh)).sum(2)  # (E, N, H, dh)
-            z = part if z is None else z + part
-        return z.reshape(E, N, d)
-
     def _forward_fast_one_layer(self, X0, qkv0, rows, pm, cache=None) -> torch.Tensor:
         """One layer: attention at the last position straight from the table, then the
         folded readout."""
-        T = rows.shape[-1]
-        pos = torch.arange(T, device=rows.device)
-        z = self._table_attention(qkv0, rows[..., -1:], rows, pos[-1:], pos, pm)[:, :, 0]  # (E, N, d)
+        z = self._first_attention(qkv0, rows[..., -1:], rows, None)[:, :, 0]  # (E, N, d): the last query sees every key
         return self._readout(X0, z, 0, rows[..., -1], pm, cache)
 
-    def _table_attention(self, qkv, q_rows, k_rows, q_pos, k_pos, pm) -> torch.Tensor:
-        """Attention whose queries, keys and values are rows of a (E, R, 3d) table: the
-        scores are a (query row, key row) table, gathered per sequence.
-
-        q_rows (.., N, Tq), k_rows (.., N, Tk) -> z (E, N, Tq, d), before W_O. q_pos (Tq,) the
-        query positions, or (N, Tq) per sequence; k_pos (Tk,).
-        """
-        E = qkv.shape[0]
-        H, dh, d = self.H, self.dh, self.d
-        # The scores of the (query row, key row) pairs that can occur: table rows are ordered
-        # by position, so the query rows and the key rows each span a range [lo, hi].
-        q_lo, q_hi, k_lo, k_hi = torch.stack([q_rows.min(), q_rows.max(), k_rows.min(), k_rows.max()]).tolist()  # one sync
-        Rq, Rk = q_hi - q_lo + 1, k_hi - k_lo + 1
-        Qh = qkv[:, q_lo : q_hi + 1, :d].reshape(E, Rq, H, dh).transpose(1, 2) * (1 / math.sqrt(dh))  # (E, H, Rq, dh)
-        Kh = qkv[:, k_lo : k_hi + 1, d : 2 * d].reshape(E, Rk, H, dh).transpose(1, 2)  # (E, H, Rk, dh)
-        S = (Qh @ Kh.transpose(-1, -2)).permute(0, 2, 3, 1).reshape(E, Rq * Rk, H)
-        # One more row of -inf: masked (query, key) pairs (a key after its query) index it.
-        # The cat also lays S out contiguously, which the row gather needs to be fast.
-        S = torch.cat([S, S.new_full((E, 1, H), float("-inf"))], dim=1)
-        idx = (q_rows[..., :, None] - q_lo) * Rk + (k_rows[..., None, :] - k_lo)  # (.., N, Tq, Tk)
-        idx = idx.masked_fill(k_pos > q_pos[..., None], Rq * Rk)
-        scores = gather_rows(S, idx, pm)  # (E, N, Tq, Tk, H)
-        pattern = scores.softmax(dim=3)
-        N, Tq, Tk = scores.shape[1:4]
-        v = gather_rows(qkv[..., 2 * d :], k_rows, pm).view(E, N, 1, Tk, H, dh)
-        return (pattern[..., None] * v).sum(3).reshape(E, N, Tq, d)
+    def _first_attention(self, qkv0, q_rows, k_rows, allowed) -> torch.Tensor:
+        """First-layer attention, its queries, keys and values rows of the (E, R, 3d) table:
+        q_rows (.., N, Tq), k_rows (.., N, Tk), allowed (.., Tq, Tk) or None -> z (E, N, Tq, d),
+        before W_O."""
+        return row_attention(qkv0, qkv0, q_rows, k_rows, allowed, self.H, (self.d, 0, self.d, 2 * self.d))
 
     def _rows(self, tokens: torch.Tensor):
         """:func:`_row_table`, cached while the same unchanged tokens tensor comes back
