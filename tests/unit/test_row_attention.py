@@ -1,6 +1,6 @@
 """row_attention: the Numba kernel equals the eager implementation (values and gradients),
-for shared and per-member rows, masks, one table or two; its result does not depend on the
-thread count; other dtypes take the eager path."""
+for shared and per-member rows, masks, one table or two; it runs in a forked child and
+from two threads at once; other dtypes take the eager path."""
 
 from __future__ import annotations
 
@@ -60,17 +60,41 @@ def test_kernel_float32_matches_eager_and_keeps_the_dtype():
     assert torch.allclose(zk, ze, rtol=1e-5, atol=1e-6) and torch.allclose(gk, ge, rtol=1e-5, atol=1e-6)
 
 
-def test_kernel_result_does_not_depend_on_the_thread_count():
-    args = case(2, False, False, True, dtype=torch.float32, seed=3)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        z1, g1 = value_and_grads(ra.row_attention, *args)
-        torch.set_num_threads(2)
-        z2, g2 = value_and_grads(ra.row_attention, *args)
-    finally:
-        torch.set_num_threads(before)
-    assert torch.equal(z1, z2) and all(torch.equal(a, b) for a, b in zip(g1, g2))
+def _attend(seed: int):
+    args = case(2, False, False, True, dtype=torch.float32, seed=seed)
+    z, grads = value_and_grads(ra.row_attention, *args)
+    return [z, *grads]
+
+
+def _child(queue) -> None:  # in a forked process
+    queue.put([t.numpy() for t in _attend(3)])
+
+
+def test_kernel_works_in_a_process_forked_after_it_ran():
+    """Numba's OpenMP threading layer kills such a child (as a DataLoader's forked worker
+    would be): the kernels must not use it."""
+    import multiprocessing as mp
+
+    parent = _attend(3)
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child, args=(queue,))
+    child.start()
+    got = queue.get(timeout=60)
+    child.join(60)
+    assert child.exitcode == 0
+    assert all(torch.equal(torch.from_numpy(a), b) for a, b in zip(got, parent))
+
+
+def test_kernel_calls_from_two_threads_at_once():
+    """Numba's work-queue layer aborts on concurrent calls: the kernels must not use it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    alone = [_attend(s) for s in range(4)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(_attend, range(4)))
+    for a, b in zip(alone, together):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 def test_other_dtypes_take_the_eager_path():

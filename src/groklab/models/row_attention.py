@@ -67,10 +67,9 @@ def _kernels():
     return _row_kernels
 
 
-def _flat_rows(rows: torch.Tensor, E: int, R: int) -> torch.Tensor:
-    """(N, T) or (E, N, T) rows of an (E, R, C) table -> (E * N, T) rows of its (E * R, C) view."""
-    offsets = (torch.arange(E) * R).view(E, 1, 1)
-    return (rows.expand(E, *rows.shape[-2:]) + offsets).reshape(E * rows.shape[-2], rows.shape[-1]).contiguous()
+def _rows3(rows: torch.Tensor) -> np.ndarray:
+    """(N, T) shared or (E, N, T) per-member rows -> a (1 or E, N, T) int64 array."""
+    return rows.reshape(-1, *rows.shape[-2:]).to(torch.int64).contiguous().numpy()
 
 
 class _RowAttention(torch.autograd.Function):
@@ -79,36 +78,28 @@ class _RowAttention(torch.autograd.Function):
         kern = _kernels()
         d, q_off, k_off, v_off = cols
         E, N, Tq, Tk = q_table.shape[0], q_rows.shape[-2], q_rows.shape[-1], k_rows.shape[-1]
-        qt = q_table.detach().reshape(E * q_table.shape[1], -1).contiguous()
-        kvt = kv_table.detach().reshape(E * kv_table.shape[1], -1).contiguous()
-        qr, kr = _flat_rows(q_rows, E, q_table.shape[1]), _flat_rows(k_rows, E, kv_table.shape[1])
-        ok = torch.ones((), dtype=torch.bool) if allowed is None else allowed
-        ok = ok.expand(E, N, Tq, Tk).reshape(E * N, Tq, Tk).contiguous()
+        qt, kvt = q_table.detach().contiguous(), kv_table.detach().contiguous()
+        qr, kr = _rows3(q_rows), _rows3(k_rows)
+        if allowed is None:
+            ok = np.ones((1, Tq, Tk), dtype=np.bool_)
+        else:  # (1 or N, Tq, Tk)
+            ok = allowed.reshape(-1, Tq, Tk)
+            ok = (ok if ok.shape[0] in (1, N) else ok.expand(N, Tq, Tk)).contiguous().numpy()
         scale = np.dtype(str(qt.dtype).removeprefix("torch.")).type(1 / math.sqrt(d // H))
-        z = qt.new_empty(E * N, Tq, d)
-        p = qt.new_empty(E * N, Tq, Tk, H)
-        _threads(kern)
-        kern.forward(qt.numpy(), q_off, kvt.numpy(), k_off, v_off, qr.numpy(), kr.numpy(), ok.numpy(), H, d // H, scale, z.numpy(), p.numpy())
-        ctx.save_for_backward(qt, kvt, qr, kr, p)
-        ctx.same = q_table is kv_table
-        ctx.meta = (H, d, q_off, k_off, v_off, scale, q_table.shape, kv_table.shape)
-        return z.view(E, N, Tq, d)
+        z = qt.new_empty(E, N, Tq, d)
+        p = qt.new_empty(E, N, Tq, Tk, H)
+        kern.forward(qt.numpy(), q_off, kvt.numpy(), k_off, v_off, qr, kr, ok, H, d // H, scale, z.numpy(), p.numpy())
+        ctx.save_for_backward(qt, kvt, p)
+        ctx.rows, ctx.same, ctx.meta = (qr, kr), q_table is kv_table, (H, d, q_off, k_off, v_off, scale)
+        return z
 
     @staticmethod
     def backward(ctx, gz):
         kern = _kernels()
-        qt, kvt, qr, kr, p = ctx.saved_tensors
-        H, d, q_off, k_off, v_off, scale, q_shape, kv_shape = ctx.meta
+        qt, kvt, p = ctx.saved_tensors
+        (qr, kr), (H, d, q_off, k_off, v_off, scale) = ctx.rows, ctx.meta
         gq = torch.zeros_like(qt)
         gkv = gq if ctx.same else torch.zeros_like(kvt)  # one table: one gradient, added into once
-        gz = gz.reshape(qr.shape[0], qr.shape[1], d).contiguous()
-        _threads(kern)
-        kern.backward(qt.numpy(), q_off, kvt.numpy(), k_off, v_off, qr.numpy(), kr.numpy(), H, d // H, scale, p.numpy(), gz.numpy(), gq.numpy(), gkv.numpy())
-        return gq.view(q_shape), None if ctx.same else gkv.view(kv_shape), None, None, None, None, None
-
-
-def _threads(kern) -> None:
-    """The kernels use as many threads as torch (``train.threads``)."""
-    n = max(1, min(torch.get_num_threads(), kern.numba.config.NUMBA_NUM_THREADS))
-    if kern.numba.get_num_threads() != n:
-        kern.numba.set_num_threads(n)
+        kern.backward(qt.numpy(), q_off, kvt.numpy(), k_off, v_off, qr, kr, d // H, scale, p.numpy(),
+                      gz.contiguous().numpy(), gq.numpy(), gkv.numpy())
+        return gq, None if ctx.same else gkv, None, None, None, None, None
