@@ -97,6 +97,14 @@ def test_kernel_calls_from_two_threads_at_once():
         assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
+def test_a_second_derivative_through_the_kernel_is_refused():
+    q, kv, q_rows, k_rows, allowed, cols = case(1, False, True, True)
+    z = ra.row_attention(q, kv, q_rows, k_rows, allowed, H, cols)
+    (g,) = torch.autograd.grad(z.square().sum(), q, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|twice"):
+        g.sum().backward()
+
+
 def test_other_dtypes_take_the_eager_path():
     q, kv, q_rows, k_rows, allowed, cols = case(1, False, True, False, dtype=torch.bfloat16)
     assert not ra._kernel_applies(q, kv)

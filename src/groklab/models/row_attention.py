@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from groklab.models.common import gather_rows
 
@@ -94,6 +95,7 @@ class _RowAttention(torch.autograd.Function):
         return z
 
     @staticmethod
+    @once_differentiable  # the kernels' backward is not itself differentiable: say so, not zeros
     def backward(ctx, gz):
         kern = _kernels()
         qt, kvt, p = ctx.saved_tensors
