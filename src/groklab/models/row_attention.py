@@ -43,16 +43,23 @@ def row_attention(q_table, kv_table, q_rows, k_rows, allowed, n_heads: int, cols
 def row_attention_eager(q_table, kv_table, q_rows, k_rows, allowed, n_heads: int, cols: tuple[int, int, int, int]):
     """:func:`row_attention` by gathers and broadcast products (any device and dtype)."""
     d, q_off, k_off, v_off = cols
-    E, H, dh = q_table.shape[0], n_heads, d // n_heads
-    N, Tq, Tk = q_rows.shape[-2], q_rows.shape[-1], k_rows.shape[-1]
-    q = gather_rows(q_table[..., q_off : q_off + d], q_rows, q_rows.dim() == 3).view(E, N, Tq, 1, H, dh)
-    k = gather_rows(kv_table[..., k_off : k_off + d], k_rows, k_rows.dim() == 3).view(E, N, 1, Tk, H, dh)
-    v = gather_rows(kv_table[..., v_off : v_off + d], k_rows, k_rows.dim() == 3).view(E, N, 1, Tk, H, dh)
-    scores = (q * k).sum(-1) / math.sqrt(dh)  # (E, N, Tq, Tk, H)
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed[..., None], float("-inf"))
+    q = gather_rows(q_table[..., q_off : q_off + d], q_rows, q_rows.dim() == 3)  # (E, N, Tq, d)
+    k = gather_rows(kv_table[..., k_off : k_off + d], k_rows, k_rows.dim() == 3)  # (E, N, Tk, d)
+    v = gather_rows(kv_table[..., v_off : v_off + d], k_rows, k_rows.dim() == 3)
+    return broadcast_attention(q, k, v, n_heads, None if allowed is None else ~allowed)
+
+
+def broadcast_attention(q, k, v, n_heads: int, hidden=None) -> torch.Tensor:
+    """Attention over a few keys by broadcast products (CPUs run many tiny matmuls poorly):
+    q (E, N, Tq, d), k/v (E, N, Tk, d); ``hidden``: bool, broadcastable to (N, Tq, Tk), True
+    where a key is masked, or None -> z (E, N, Tq, d)."""
+    (E, N, Tq, d), Tk = q.shape, k.shape[2]
+    H, dh = n_heads, d // n_heads
+    scores = (q.view(E, N, Tq, 1, H, dh) * k.view(E, N, 1, Tk, H, dh)).sum(-1) / math.sqrt(dh)  # (E, N, Tq, Tk, H)
+    if hidden is not None:
+        scores = scores.masked_fill(hidden[..., None], float("-inf"))
     pattern = scores.softmax(dim=3)
-    return (pattern[..., None] * v).sum(3).reshape(E, N, Tq, d)
+    return (pattern[..., None] * v.view(E, N, 1, Tk, H, dh)).sum(3).reshape(E, N, Tq, d)
 
 
 def _kernel_applies(q_table: torch.Tensor, kv_table: torch.Tensor) -> bool:
@@ -81,12 +88,8 @@ class _RowAttention(torch.autograd.Function):
         E, N, Tq, Tk = q_table.shape[0], q_rows.shape[-2], q_rows.shape[-1], k_rows.shape[-1]
         qt, kvt = q_table.detach().contiguous(), kv_table.detach().contiguous()
         qr, kr = _rows3(q_rows), _rows3(k_rows)
-        if allowed is None:
-            ok = np.ones((1, Tq, Tk), dtype=np.bool_)
-        else:  # (1 or N, Tq, Tk)
-            ok = allowed.reshape(-1, Tq, Tk)
-            ok = (ok if ok.shape[0] in (1, N) else ok.expand(N, Tq, Tk)).contiguous().numpy()
-        scale = np.dtype(str(qt.dtype).removeprefix("torch.")).type(1 / math.sqrt(d // H))
+        ok = np.ones((1, Tq, Tk), dtype=np.bool_) if allowed is None else torch.broadcast_to(allowed, (N, Tq, Tk)).contiguous().numpy()
+        scale = qt.numpy().dtype.type(1 / math.sqrt(d // H))  # the tables' dtype
         z = qt.new_empty(E, N, Tq, d)
         p = qt.new_empty(E, N, Tq, Tk, H)
         kern.forward(qt.numpy(), q_off, kvt.numpy(), k_off, v_off, qr, kr, ok, H, d // H, scale, z.numpy(), p.numpy())

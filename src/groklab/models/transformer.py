@@ -48,7 +48,7 @@ from groklab.models.common import (
     layer_norm,
     linear,
 )
-from groklab.models.row_attention import row_attention
+from groklab.models.row_attention import broadcast_attention, row_attention
 
 
 class Transformer(EnsembleModule):
@@ -128,19 +128,10 @@ class Transformer(EnsembleModule):
         return z.transpose(2, 3).reshape(E, N, Tq, d)
 
     def _attend_few(self, q, k, v, q_pos, k_pos):
-        """As :meth:`_attend` for a few queries: broadcast products instead of many tiny
-        matmuls (which CPUs run poorly). q (E, N, Tq, d), k/v (E, N, Tk, d)."""
-        E, N, Tq, d = q.shape
-        Tk = k.shape[2]
-        qh = q.view(E, N, Tq, 1, self.H, self.dh)
-        kh = k.view(E, N, 1, Tk, self.H, self.dh)
-        scores = (qh * kh).sum(-1) / math.sqrt(self.dh)  # (E, N, Tq, Tk, H)
+        """As :meth:`_attend` for a few queries, by broadcast products. q (E, N, Tq, d),
+        k/v (E, N, Tk, d)."""
         future = k_pos.view(1, -1) > q_pos.view(-1, 1)  # (Tq, Tk)
-        if future.any():
-            scores = scores.masked_fill(future[:, :, None], float("-inf"))
-        pattern = scores.softmax(dim=3)
-        vh = v.view(E, N, 1, Tk, self.H, self.dh)
-        return (pattern[..., None] * vh).sum(3).reshape(E, N, Tq, d)
+        return broadcast_attention(q, k, v, self.H, future if future.any() else None)
 
     def _mlp(self, x: torch.Tensor, l: int, cache=None) -> torch.Tensor:
         h = self._ln(x, l, "ln2")
