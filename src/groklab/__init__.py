@@ -6,7 +6,8 @@
     >>> run.summary["members"][0]["step_val_99"]
 """
 
-from groklab.config import ConfigError, RunConfig, resolve
+from groklab.config import ConfigError, RunConfig
+from groklab.resolve import check, resolve
 from groklab.run import Run, load_run
 from groklab.training.loop import resume, train
 

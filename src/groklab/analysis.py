@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from groklab import measures
+from groklab.config import ConfigError
+from groklab.measures.fourier import embedding_key_frequencies
 from groklab.run import Run
 from groklab.store import METRIC_COLUMNS
 
@@ -16,9 +19,6 @@ def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = Non
     ``metrics.parquet`` (same long format; a recomputed value replaces the old one).
     ``final_keys``: every Fourier measure uses the key frequencies of the last checkpoint
     at every step, as Nanda et al. 2023 draw their progress measures. Returns the new rows."""
-    from groklab import measures
-    from groklab.config import ConfigError
-
     for n in names:
         if n not in measures.MEASURES:
             raise ConfigError("--measures", n, f"unknown measure; choose from {', '.join(measures.MEASURES)}")
@@ -27,8 +27,6 @@ def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = Non
     steps = run.checkpoint_steps if steps is None else steps
     options = {}
     if final_keys:
-        from groklab.measures.fourier import embedding_key_frequencies
-
         keys = embedding_key_frequencies(run.model(), task)  # one list per member
         options = {n: {"key_freqs": keys} for n in ("fourier", "restricted_loss", "frequency_ablation")
                    if n in names}

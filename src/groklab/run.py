@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
+import torch
+
 from groklab.config import RunConfig
+from groklab.models import build_model
 from groklab.store import RunStore
+from groklab.tasks import make_task
 
 
 class Run:
@@ -50,10 +54,6 @@ class Run:
     @cached_property
     def task(self):
         """The task with the split this run used (checked against the saved indices)."""
-        import torch
-
-        from groklab.tasks import make_task
-
         task = make_task(self.config.task)
         saved = self.store.split()
         if not torch.equal(saved["train_idx"], task.train_idx):
@@ -66,8 +66,6 @@ class Run:
 
     def model(self, step: int | None = None, device: str = "cpu", impl: str | None = None):
         """The ensemble model with the weights saved at ``step`` (default: the last)."""
-        from groklab.models import build_model
-
         cfg = self.config
         model = build_model(cfg, self.task, device)
         _, weights = self.store.load_weights(step)

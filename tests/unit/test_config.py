@@ -13,10 +13,10 @@ from groklab.config import (
     apply_overrides,
     load_toml,
     parse_value,
-    resolve,
     set_value,
 )
 from groklab.presets import PRESETS, get_preset
+from groklab.resolve import check, resolve
 
 
 def cfg_with(*overrides: str) -> RunConfig:
@@ -30,7 +30,7 @@ def cfg_with(*overrides: str) -> RunConfig:
 
 def test_defaults_validate_and_have_documented_values():
     cfg = RunConfig()
-    assert cfg.validate() is cfg
+    assert check(cfg) is cfg
     assert (cfg.task.op, cfg.task.p, cfg.task.fraction, cfg.task.split) == ("add", 97, 0.5, "random")
     assert cfg.task.layout == "ab="
     assert (cfg.model.kind, cfg.model.impl, cfg.model.d_model, cfg.model.n_heads) == (
@@ -119,15 +119,15 @@ def test_validate_type_checks_values_set_directly():
     cfg = RunConfig()
     cfg.train.steps = "abc"
     with pytest.raises(ConfigError, match=r"^train\.steps='abc': "):
-        cfg.validate()
+        check(cfg)
     cfg = RunConfig()
     cfg.model.layer_norm = 3
     with pytest.raises(ConfigError, match=r"^model\.layer_norm=3: "):
-        cfg.validate()
+        check(cfg)
     cfg = RunConfig()
     cfg.train.steps = True  # bool is not an int here
     with pytest.raises(ConfigError, match=r"^train\.steps=True: "):
-        cfg.validate()
+        check(cfg)
 
 
 def test_unknown_key_error_lists_the_section_fields():
@@ -151,7 +151,7 @@ def test_good_edge_values_validate():
                ["task.op=div_odd", "task.p=7"], ["task.op=s5_xyx", "task.p=120"],
                ["task.op=mul", "task.dedupe_commutative=true"], ["optim.weight_decay=0"],
                ["optim.lr=1"], ["train.batch_size=none"], ["train.stop_val_acc=none"]):
-        cfg_with(*ov).validate()
+        check(cfg_with(*ov))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -204,7 +204,7 @@ def test_apply_overrides_sets_values_of_each_type():
     assert cfg.task.op == "mul"
     assert cfg.task.layout == "aopb="
     assert cfg.task.p == 11
-    cfg.validate()
+    check(cfg)
 
 
 def test_apply_overrides_later_wins():
@@ -244,7 +244,7 @@ def test_to_dict_from_dict_round_trip_through_json():
         "detect.budget=500", "detect.gap=10",
     )
     cfg.preset = "demo"
-    cfg.validate()
+    check(cfg)
     d = cfg.to_dict()
     assert d["task"]["op"] == "div" and d["optim"]["lr"] == [1e-3, 2e-3] and d["preset"] == "demo"
     back = RunConfig.from_dict(json.loads(json.dumps(d)))
@@ -274,7 +274,7 @@ def test_n_members_is_longest_list():
 
 def test_member_values_broadcast():
     cfg = cfg_with("train.seeds=[1,2,3]", "optim.lr=[1e-3]", "optim.weight_decay=0.5")
-    cfg.validate()
+    check(cfg)
     assert cfg.member_values("train.seeds") == [1, 2, 3]
     assert cfg.member_values("optim.lr") == [1e-3, 1e-3, 1e-3]
     assert cfg.member_values("optim.weight_decay") == [0.5, 0.5, 0.5]
@@ -283,7 +283,7 @@ def test_member_values_broadcast():
 
 def test_member_values_lr_sweep_broadcasts_the_seed():
     cfg = cfg_with("optim.lr=[1e-3,3e-3]")
-    cfg.validate()
+    check(cfg)
     assert cfg.member_values("train.seeds") == [0, 0]
     assert cfg.member_values("optim.lr") == [1e-3, 3e-3]
 

@@ -21,6 +21,7 @@ from groklab.models.mlp import (
     sdr_active_bits,
 )
 from groklab.tasks import make_task
+from groklab.resolve import check
 
 P = 97
 WIDTH = {"onehot": P, "cyclic": 32, "scalar": 1, "cyclic_sdr": 400, "scalar_sdr": 400}
@@ -31,7 +32,7 @@ def mlp_cfg(embed: str, *extra: str) -> RunConfig:
     cfg = RunConfig()
     apply_overrides(cfg, ["model.kind=mlp", f"model.embed={embed}", f"model.d_embed={D_EMBED.get(embed, 32)}",
                           "model.hidden=[16]", *extra])
-    return cfg.validate()
+    return check(cfg)
 
 
 # --------------------------------------------------------------------------- values
@@ -212,6 +213,6 @@ def test_too_narrow_codes_are_named(embed, d, needle):
     cfg = RunConfig()
     apply_overrides(cfg, ["model.kind=mlp", f"model.embed={embed}", f"model.d_embed={d}"])
     with pytest.raises(ConfigError) as e:
-        cfg.validate()
+        check(cfg)
     assert e.value.key == "model.d_embed" and e.value.value == d
     assert needle in str(e.value) and embed in str(e.value)

@@ -99,11 +99,11 @@ def test_stablemax_by_hand():
     x = torch.tensor([0.0, 1.0, -1.0], dtype=F64)
     exact(stablemax_s(x), torch.tensor([1.0, 2.0, 0.5], dtype=F64))  # sum 3.5 -> [2/7, 4/7, 1/7]
     logits = x.view(1, 1, 3).expand(1, 2, 3)
-    loss = LossFn("stablemax", float64=True)(logits, torch.tensor([1, 2]))
+    loss = LossFn(kind="stablemax", float64=True)(logits, torch.tensor([1, 2]))
     torch.testing.assert_close(loss, torch.tensor([(math.log(7 / 4) + math.log(7)) / 2], dtype=F64))
     # float32 logits: computed in float64, returned in float32, finite gradient at x = 1
     x32 = torch.tensor([[[1.0, 0.0, -3.0], [1.0, 1.0, 1.0]]], requires_grad=True)
-    out = LossFn("stablemax", float64=True)(x32, torch.tensor([0, 2]))
+    out = LossFn(kind="stablemax", float64=True)(x32, torch.tensor([0, 2]))
     assert out.dtype == torch.float32 and out.shape == (1,)
     out.sum().backward()
     assert torch.isfinite(x32.grad).all()
@@ -112,7 +112,7 @@ def test_stablemax_by_hand():
 def test_float64_cross_entropy_matches_torch():
     g = torch.Generator().manual_seed(0)
     logits, t = torch.randn(2, 5, 4, generator=g), torch.randint(0, 4, (5,), generator=g)
-    got = LossFn("cross_entropy", float64=True)(logits, t)
+    got = LossFn(kind="cross_entropy", float64=True)(logits, t)
     want = torch.stack([torch.nn.functional.cross_entropy(logits[e].double(), t) for e in range(2)])
     torch.testing.assert_close(got, want.float())
 

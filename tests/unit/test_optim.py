@@ -7,6 +7,7 @@ import torch
 
 from groklab.config import OptimConfig
 from groklab.training.optim import EnsembleOptimizer
+from groklab.resolve import check
 
 SHAPES = {"W_E": (5, 3), "W": (3, 4), "b": (4,)}  # per-member shapes
 GROUPS = {"W_E": "embed", "W": "body", "b": "body"}
@@ -273,7 +274,7 @@ def test_groups_from_a_real_model():
     apply_overrides(cfg, ["task.p=7", "model.d_model=16", "model.n_heads=2", "model.d_mlp=16",
                           "model.dtype=float64", "optim.name=sgd", "optim.momentum=0.0",
                           "optim.embed_lr_mult=0.0"])
-    cfg.validate()
+    check(cfg)
     model = build_model(cfg, make_task(cfg.task))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt = EnsembleOptimizer(dict(model.named_parameters()), model.param_groups(), cfg.optim,

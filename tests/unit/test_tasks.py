@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from groklab.config import ConfigError, TaskConfig
+from groklab.config import ConfigError, AlgorithmicConfig
 from groklab.tasks import OPS, make_task, split_indices, table
 
 PERMS = list(itertools.permutations(range(5)))  # the documented index order of S5
@@ -43,7 +43,7 @@ HAND = {
 
 @pytest.mark.parametrize("op", sorted(HAND))
 def test_zp_ops_hand_values(op):
-    task = make_task(TaskConfig(op=op, p=11))
+    task = make_task(AlgorithmicConfig(op=op, p=11))
     for (a, b), c in HAND[op].items():
         assert value(task, a, b) == c, (op, a, b)
     assert int(task.c.min()) >= 0 and int(task.c.max()) <= 10
@@ -51,7 +51,7 @@ def test_zp_ops_hand_values(op):
 
 
 def test_add_int_has_no_modulus():
-    task = make_task(TaskConfig(op="add_int", p=10))
+    task = make_task(AlgorithmicConfig(op="add_int", p=10))
     assert value(task, 3, 5) == 8
     assert value(task, 9, 9) == 18
     assert value(task, 7, 6) == 13
@@ -70,7 +70,7 @@ def test_div_table_excludes_zero_and_inverts_mul():
     assert len(a) == p * (p - 1)
     assert (b != 0).all()
     assert ((c * b) % p == a).all()
-    task = make_task(TaskConfig(op="div", p=p))
+    task = make_task(AlgorithmicConfig(op="div", p=p))
     assert len(task.tokens) == p * (p - 1)
     # row order stays lexicographic: (0,1), (0,2), ..., (0,12), (1,1)
     assert task.a[:13].tolist() == [0] * 12 + [1]
@@ -167,7 +167,7 @@ def test_s5_group_laws(s5):
 
 
 def test_s5_task_vocabulary():
-    task = make_task(TaskConfig(op="s5_mul", p=120, layout="aopb="))
+    task = make_task(AlgorithmicConfig(op="s5_mul", p=120, layout="aopb="))
     assert task.n_symbols == 120 and task.n_classes == 120 and task.vocab_size == 122
     assert (task.tokens[:, 1] == 120).all() and (task.tokens[:, 3] == 121).all()
 
@@ -176,7 +176,7 @@ def test_s5_task_vocabulary():
 
 
 def test_tokens_layout_ab():
-    task = make_task(TaskConfig(op="add", p=7, layout="ab="))
+    task = make_task(AlgorithmicConfig(op="add", p=7, layout="ab="))
     assert task.tokens.shape == (49, 3) and task.tokens.dtype == torch.int64
     assert task.tokens[10].tolist() == [1, 3, 8]  # row 10 = (1, 3); '=' = 7 + 1
     assert torch.equal(task.tokens[:, 0], task.a) and torch.equal(task.tokens[:, 1], task.b)
@@ -186,7 +186,7 @@ def test_tokens_layout_ab():
 
 
 def test_tokens_layout_aopb():
-    task = make_task(TaskConfig(op="add", p=7, layout="aopb="))
+    task = make_task(AlgorithmicConfig(op="add", p=7, layout="aopb="))
     assert task.tokens.shape == (49, 4)
     assert task.tokens[10].tolist() == [1, 7, 3, 8]  # op = 7, '=' = 8
     assert torch.equal(task.tokens[:, task.b_pos], task.b)
@@ -211,13 +211,13 @@ def test_random_split_depends_on_split_seed_alone():
 
 
 def test_task_split_same_for_same_split_seed():
-    cfg = TaskConfig(op="add", p=11, fraction=0.4, split_seed=3)
+    cfg = AlgorithmicConfig(op="add", p=11, fraction=0.4, split_seed=3)
     torch.manual_seed(0)
     t1 = make_task(cfg)
     torch.manual_seed(1)
     t2 = make_task(cfg)
     assert torch.equal(t1.train_idx, t2.train_idx)
-    t3 = make_task(TaskConfig(op="add", p=11, fraction=0.4, split_seed=4))
+    t3 = make_task(AlgorithmicConfig(op="add", p=11, fraction=0.4, split_seed=4))
     assert not torch.equal(t1.train_idx, t3.train_idx)
 
 
@@ -250,7 +250,7 @@ def test_prefix_split_equals_challenge_generator():
             data.append((i, j, (i + j) % 97))
     train = data[: int(len(data) * 0.5)]
     val = data[int(len(data) * 0.5):]
-    task = make_task(TaskConfig(op="add", p=97, fraction=0.5, split="prefix"))
+    task = make_task(AlgorithmicConfig(op="add", p=97, fraction=0.5, split="prefix"))
     rows = list(zip(task.a.tolist(), task.b.tolist(), task.c.tolist()))
     assert [rows[i] for i in task.train_idx.tolist()] == train
     assert [rows[i] for i in task.val_idx.tolist()] == val
@@ -259,7 +259,7 @@ def test_prefix_split_equals_challenge_generator():
 @pytest.mark.parametrize("op", ["add", "mul", "sq_add", "quad", "add_int"])
 def test_dedupe_commutative_keeps_a_le_b(op):
     p = 11
-    task = make_task(TaskConfig(op=op, p=p, dedupe_commutative=True, fraction=0.5))
+    task = make_task(AlgorithmicConfig(op=op, p=p, dedupe_commutative=True, fraction=0.5))
     pairs = list(zip(task.a.tolist(), task.b.tolist()))
     assert len(pairs) == p * (p + 1) // 2 == 66
     assert set(pairs) == {(a, b) for a in range(p) for b in range(p) if a <= b}
@@ -267,5 +267,5 @@ def test_dedupe_commutative_keeps_a_le_b(op):
 
 
 def test_liu_toy_task_size():
-    task = make_task(TaskConfig(op="add_int", p=10, fraction=0.6, dedupe_commutative=True))
+    task = make_task(AlgorithmicConfig(op="add_int", p=10, fraction=0.6, dedupe_commutative=True))
     assert len(task.tokens) == 55 and len(task.train_idx) == 33 and len(task.val_idx) == 22

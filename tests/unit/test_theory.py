@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from groklab import theory as T
-from groklab.config import ConfigError, TaskConfig
+from groklab.config import ConfigError, AlgorithmicConfig
 from groklab.measures.parallelograms import rqi_from_embedding
 from groklab.tasks import make_task
 
 
 def toy_task(fraction, split_seed=0, op="add_int", p=10, dedupe=True):
-    return make_task(TaskConfig(op=op, p=p, fraction=fraction, split_seed=split_seed,
+    return make_task(AlgorithmicConfig(op=op, p=p, fraction=fraction, split_seed=split_seed,
                                 dedupe_commutative=dedupe))
 
 

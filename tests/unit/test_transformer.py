@@ -9,16 +9,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from groklab.config import RunConfig, TaskConfig, apply_overrides
+from groklab.config import RunConfig, AlgorithmicConfig, apply_overrides
 from groklab.models import MLPModel, ToyModel, Transformer, build_model
 from groklab.tasks import make_task
+from groklab.resolve import check
 
 
 def make(*overrides: str, p: int = 11):
     cfg = RunConfig()
     apply_overrides(cfg, [f"task.p={p}", "model.d_model=16", "model.n_heads=2", "model.d_mlp=32",
                           "model.d_embed=8", "model.hidden=[16]", *overrides])
-    cfg.validate()
+    check(cfg)
     task = make_task(cfg.task)
     return cfg, task, build_model(cfg, task)
 
@@ -255,7 +256,7 @@ def test_toy_model_shapes_and_values():
     with torch.no_grad():
         for n in ("dec_0_b", "dec_1_b", "dec_2_b"):
             getattr(m, n).normal_()
-    task = make_task(TaskConfig(op="add_int", p=10))
+    task = make_task(AlgorithmicConfig(op="add_int", p=10))
     out = m(task.tokens)
     assert out.shape == (2, 100, 19)
     for e in range(2):
@@ -280,7 +281,7 @@ def test_toy_model_reads_b_before_equals_in_aopb_layout():
 def test_mlp_model_shapes_and_per_member_tokens(embed):
     m = MLPModel(3, 7, 7, d_embed=4, hidden=[8], act="relu", embed=embed)
     m.initialise([0, 1, 2], [1.0, 1.0, 1.0], torch.float64)
-    task = make_task(TaskConfig(op="sub", p=7))
+    task = make_task(AlgorithmicConfig(op="sub", p=7))
     shared = m(task.tokens)
     assert shared.shape == (3, 49, 7)
     idx = torch.stack([torch.arange(0, 10), torch.arange(20, 30), torch.arange(39, 49)])  # (E, 10)

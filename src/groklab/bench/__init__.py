@@ -22,6 +22,10 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from groklab.bench.plot import plot_val_acc_vs_seconds
+from groklab.bench.runner import curves, run_bench
+from groklab.config import ConfigError
+from groklab.store import write_json, write_parquet
 from groklab.bench.aggregate import SUMMARY_COLUMNS, rank, summarize
 from groklab.bench.suite import (
     BENCH_TRAIN,
@@ -40,11 +44,6 @@ def bench(suite: str = "challenge", methods: str | None = None, tasks: str | Non
           budget_s: float = 120.0, runs_dir: str | Path = "runs/bench", output: str | Path | None = None,
           max_steps: int | None = None, log: Callable[[str], Any] = print) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the bench and write its outputs; returns (summary per method and task, runs)."""
-    from groklab.bench.plot import plot_val_acc_vs_seconds
-    from groklab.bench.runner import curves, run_bench
-    from groklab.config import ConfigError
-    from groklab.store import write_json, write_parquet
-
     if not budget_s > 0:
         raise ConfigError("--budget-s", budget_s, "must be a positive number of seconds")
     plan = expand(suite, methods, tasks, seeds, max_steps)  # every name checked before any run

@@ -24,10 +24,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+import torch
 
 from groklab.bench.suite import BenchRun
 from groklab.config import RunConfig
 from groklab.store import RunStore
+from groklab.models import build_model
+from groklab.tasks import make_task
 from groklab.training.loop import Trainer, check_device
 
 FINISHED = ("completed", "stopped", "diverged")
@@ -77,8 +80,6 @@ def run_one(cfg: RunConfig, run_dir: str | Path, budget_s: float,
             log: Callable[[str], Any] = lambda s: None) -> str:
     """Train, resume, extend or skip one bench run. Returns what it did: "skipped",
     "resumed", "extended" or "trained"."""
-    from groklab.tasks import make_task
-
     run_dir = Path(run_dir)
     status = _status(run_dir)
     if status != "new" and RunStore(run_dir).config().to_dict() != cfg.to_dict():
@@ -112,11 +113,6 @@ RUN_COLUMNS = ["method", "task", "seed", "prior_knowledge", "status", "reached",
 
 def n_params(cfg: RunConfig) -> int:
     """Trainable parameters of one member (fixed input codes are buffers, not counted)."""
-    import torch
-
-    from groklab.models import build_model
-    from groklab.tasks import make_task
-
     one = RunConfig.from_dict(cfg.to_dict())
     one.train.seeds = [0]
     with torch.no_grad():

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from groklab.config import ConfigError, RunConfig, apply_dict
 from groklab.models import uses_prior_knowledge
 from groklab.presets import PRESETS, get_preset
+from groklab.resolve import check
 
 # settings of every bench run, whatever the recipe
 BENCH_TRAIN = {"stop_val_acc": 0.99, "stop_patience": 1, "evals_per_decade": 40, "eval_min_gap": 10,
@@ -111,7 +112,7 @@ def config_for(method: str, task: str, seed: int, max_steps: int | None = None) 
     if max_steps is not None:
         cfg.train.steps = max_steps
     try:
-        return cfg.validate()
+        return check(cfg)
     except ConfigError as e:  # say which method/task produced it
         raise ConfigError(e.key, e.value, f"{e.why} (method {method!r} on task {task!r})") from None
 

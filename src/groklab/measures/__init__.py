@@ -9,6 +9,12 @@ names (``Measure.metrics``). Every function runs under ``torch.no_grad``, touche
 state and draws no random numbers; every value is per ensemble member, shape (E,), float64,
 on the CPU. Measures that do not apply to a (model, task) are skipped by :func:`compute`
 unless ``strict=True``.
+
+Each measure also declares what data it needs (``Measure.needs``): ``"any"``, ``"classes"``
+(class targets: algorithmic tables and images) or ``"table"`` (a modular table,
+``task.kind = "algorithmic"``). :func:`task_kind_problem` says why a measure cannot run on a
+task kind; ``groklab.resolve`` refuses such a config, and :func:`compute` refuses to run
+such a measure when it is named, with the reason, rather than dropping it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from groklab.measures._common import has_embedding, is_modular_add, is_zp
+from groklab.measures._common import has_embedding, is_modular_add, is_table, is_zp
 from groklab.measures import phases
 from groklab.measures.fourier import (
     ablate_frequencies,
@@ -56,10 +62,15 @@ class Measure:
     applies_to: Callable[[object, object], bool]
     citation: str
     metrics: tuple[str, ...] = field(default=())  # names it always produces (others may be added)
+    needs: str = "table"  # any | classes | table: the data it needs (see task_kind_problem)
 
 
 def _always(model, task) -> bool:
     return True
+
+
+def _classes(model, task) -> bool:
+    return task.target_kind == "classes"
 
 
 def _fourier_ok(model, task) -> bool:
@@ -75,7 +86,7 @@ def _restricted_ok(model, task) -> bool:
 
 
 def _rqi_ok(model, task) -> bool:
-    return task.cfg.op in ("add", "add_int") and has_embedding(model, task)
+    return is_table(task) and task.cfg.op in ("add", "add_int") and has_embedding(model, task)
 
 
 NANDA = "Nanda et al. 2023, Progress measures for grokking via mechanistic interpretability (ICLR)"
@@ -83,7 +94,7 @@ MEASURES: dict[str, Measure] = {
     m.name: m
     for m in [
         Measure("weight_norm", weight_norm, "L2 norm", "cheap", _always,
-                "Liu et al. 2023, Omnigrok: Grokking beyond algorithmic data (ICLR)", ("weight_norm",)),
+                "Liu et al. 2023, Omnigrok: Grokking beyond algorithmic data (ICLR)", ("weight_norm",), "any"),
         Measure("fourier", fourier, "share / index", "cheap", _fourier_ok, NANDA,
                 ("fourier_key_share", "fourier_n_key", "fourier_gini", "fourier_ipr")),
         Measure("fourier_neurons", fourier_neurons, "share of neurons", "costly", _neurons_ok, NANDA,
@@ -97,14 +108,25 @@ MEASURES: dict[str, Measure] = {
         Measure("rqi", rqi, "share", "costly", _rqi_ok,
                 "Liu et al. 2022, Towards Understanding Grokking: An Effective Theory of "
                 "Representation Learning (NeurIPS)", ("rqi", "rqi_pred_acc")),
-        Measure("description_length", description_length, "bits", "costly", _always,
+        Measure("description_length", description_length, "bits", "costly", _classes,
                 "DeMoss et al. 2024, The Complexity Dynamics of Grokking; MDL (Grünwald 2007)",
-                ("data_bits", "model_bits", "description_bits")),
-        Measure("softmax_collapse", softmax_collapse, "share of train rows", "cheap", _always,
+                ("data_bits", "model_bits", "description_bits"), "classes"),
+        Measure("softmax_collapse", softmax_collapse, "share of train rows", "cheap", _classes,
                 "Prieto et al. 2025, Grokking at the edge of numerical stability (ICLR)",
-                ("softmax_collapse", "zero_loss_fraction")),
+                ("softmax_collapse", "zero_loss_fraction"), "classes"),
     ]
 }
+
+
+def task_kind_problem(name: str, task_kind: str, target_kind: str) -> str | None:
+    """Why measure ``name`` cannot run on a task of this kind, or None."""
+    needs = MEASURES[name].needs
+    if needs == "table" and task_kind != "algorithmic":
+        return (f"measure {name!r} needs a modular table (task.kind='algorithmic'); "
+                f"this task.kind is {task_kind!r}")
+    if needs == "classes" and target_kind != "classes":
+        return f"measure {name!r} needs class targets; task.kind={task_kind!r} has {target_kind} targets"
+    return None
 
 
 def applicable(model, task, cost: str | None = None) -> list[str]:
@@ -120,10 +142,15 @@ def compute(names, model, task, options: dict[str, dict] | None = None,
     keyword arguments of its function (e.g. ``{"restricted_loss": {"key_freqs": [14, 35]}}``).
     Measures that do not apply are skipped (``strict=True``: ValueError instead); unknown
     names raise KeyError."""
+    named = names is not None
     names = applicable(model, task) if names is None else list(names)
     unknown = [n for n in names if n not in MEASURES]
     if unknown:
         raise KeyError(f"unknown measures {unknown}; choose from {', '.join(MEASURES)}")
+    for n in names if named else ():
+        why = task_kind_problem(n, task.kind, task.target_kind)
+        if why:
+            raise ValueError(why)
     options = options or {}
     was_training = model.training
     model.eval()
@@ -143,7 +170,7 @@ def compute(names, model, task, options: dict[str, dict] | None = None,
 
 
 __all__ = [
-    "MEASURES", "Measure", "compute", "applicable",
+    "MEASURES", "Measure", "compute", "applicable", "task_kind_problem",
     "weight_norm", "fourier", "fourier_neurons", "restricted_loss", "frequency_ablation", "rqi",
     "description_length", "softmax_collapse",
     "fourier_basis", "frequency_sq_norms", "key_frequencies", "embedding_key_frequencies", "gini", "ipr",

@@ -5,16 +5,23 @@ from __future__ import annotations
 import torch
 
 
+def is_table(task) -> bool:
+    """The table of a binary operation (task.kind = "algorithmic")."""
+    return task.kind == "algorithmic"
+
+
 def is_modular_add(task) -> bool:
-    return task.cfg.op == "add"
+    return is_table(task) and task.cfg.op == "add"
 
 
 def is_zp(task) -> bool:
     """A Z_p operation whose symbols and classes are the residues 0..p-1."""
-    return task.op.group == "Zp" and task.n_symbols == task.cfg.p == task.n_classes
+    return is_table(task) and task.op.group == "Zp" and task.n_symbols == task.cfg.p == task.n_classes
 
 
 def has_embedding(model, task) -> bool:
+    if not is_table(task):
+        return False
     W = getattr(model, "W_E", None)
     return isinstance(W, torch.Tensor) and W.dim() == 3 and W.shape[1] >= task.n_symbols
 
@@ -58,4 +65,4 @@ def train_logits(model, task, idx: torch.Tensor | None = None) -> tuple[torch.Te
     """Logits (E, N, C) in the model's dtype and targets (N,) for the rows ``idx``
     (default: the training rows)."""
     idx = task.train_idx if idx is None else idx
-    return model(task.tokens[idx]), task.c[idx]
+    return model(task.inputs[idx]), task.targets[idx]

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from groklab.config import RunConfig
 from groklab.models.common import DTYPES, EnsembleModule
-from groklab.models.mlp import MLPModel, ToyModel, uses_prior_knowledge
+from groklab.models.mlp import MLPModel, ToyModel, VectorMLP, uses_prior_knowledge
 from groklab.models.transformer import Transformer
 
 
 def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
-    """An initialised ensemble for ``cfg`` on ``task`` (member e from ``train.seeds[e]``)."""
+    """An initialised ensemble for ``cfg`` on ``task`` (member e from ``train.seeds[e]``).
+    On feature vectors (``task.input_kind == "features"``) the MLP reads them directly."""
     m = cfg.model
     E = cfg.n_members
-    if m.kind == "transformer":
+    if task.input_kind == "features":
+        model = VectorMLP(E, task.in_dim, task.out_dim, list(m.hidden), m.act, m.init)
+    elif m.kind == "transformer":
         model = Transformer(E, task.vocab_size, task.seq_len, task.n_classes, m.n_layers,
                             m.d_model, m.n_heads, m.d_mlp, m.act, m.layer_norm, m.impl, m.init)
     elif m.kind == "toy":
-        model = ToyModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed_init_scale)
+        model = ToyModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed_init_scale,
+                         m.init)
     else:
         model = MLPModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed,
-                         m.embed_init_scale)
+                         m.embed_init_scale, m.init)
     model.initialise(cfg.member_values("train.seeds"), cfg.member_values("model.init_scale"),
                      DTYPES[m.dtype])
     return model.to(device)
 
 
-__all__ = ["build_model", "Transformer", "ToyModel", "MLPModel", "EnsembleModule", "uses_prior_knowledge"]
+__all__ = ["build_model", "Transformer", "ToyModel", "MLPModel", "VectorMLP", "EnsembleModule", "uses_prior_knowledge"]

@@ -20,8 +20,8 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 @dataclass(frozen=True)
 class ParamSpec:
     shape: tuple[int, ...]  # per-member shape (without E)
-    init: str = "normal"  # normal | zeros | ones
-    std: float = 1.0
+    init: str = "normal"  # normal (N(0, std^2)) | uniform (U(-std, std)) | zeros | ones
+    std: float = 1.0  # the normal's std, or the uniform's bound
     group: str = "body"  # "embed" params get optim.embed_lr_mult / embed_wd_mult
 
 
@@ -39,13 +39,17 @@ class EnsembleModule(nn.Module):
 
     @torch.no_grad()
     def initialise(self, seeds: list[int], init_scales: list[float], dtype: torch.dtype) -> None:
-        """Member e: N(0, std^2) * init_scale[e] from Generator(seeds[e]); biases 0, gains 1."""
+        """Member e, parameter by parameter from Generator(seeds[e]): N(0, std^2) or
+        U(-std, std), times init_scale[e]; zeros and ones (biases, gains) as they are."""
         assert len(seeds) == len(init_scales) == self.E
         for e, (seed, alpha) in enumerate(zip(seeds, init_scales)):
             g = torch.Generator().manual_seed(int(seed))
             for name, spec in self.specs.items():
                 if spec.init == "normal":
                     w = torch.randn(spec.shape, generator=g, dtype=torch.float64) * (spec.std * alpha)
+                elif spec.init == "uniform":
+                    u = torch.rand(spec.shape, generator=g, dtype=torch.float64)
+                    w = (u * 2 - 1) * (spec.std * alpha)
                 elif spec.init == "zeros":
                     w = torch.zeros(spec.shape, dtype=torch.float64)
                 else:

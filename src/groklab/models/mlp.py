@@ -140,14 +140,24 @@ def uses_prior_knowledge(cfg) -> bool:
 
 
 class _Decoder(EnsembleModule):
-    """An MLP ``d_in -> hidden... -> n_classes`` declared on an ensemble module."""
+    """An MLP ``d_in -> hidden... -> n_classes`` declared on an ensemble module.
 
-    def _declare_decoder(self, d_in: int, hidden: list[int], n_classes: int) -> None:
+    ``init="fan_in"``: weights N(0, 1/fan_in), biases 0. ``init="torch"``: PyTorch's
+    ``nn.Linear`` default, weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (its
+    kaiming_uniform(a=sqrt(5)) gives exactly this bound); with ``model.init_scale`` = alpha
+    every one of them is multiplied by alpha, biases included: Omnigrok's init."""
+
+    def _declare_decoder(self, d_in: int, hidden: list[int], n_classes: int, init: str = "fan_in") -> None:
         widths = [d_in, *hidden, n_classes]
         self.n_dec = len(widths) - 1
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
-            self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), std=1 / math.sqrt(w_in)))
-            self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="zeros"))
+            bound = 1 / math.sqrt(w_in)
+            if init == "torch":
+                self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), init="uniform", std=bound))
+                self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="uniform", std=bound))
+            else:
+                self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), std=bound))
+                self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="zeros"))
 
     def _decode(self, h: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
         for i in range(self.n_dec):
@@ -161,12 +171,12 @@ class _Decoder(EnsembleModule):
 
 class ToyModel(_Decoder):
     def __init__(self, n_members: int, n_symbols: int, n_classes: int, d_embed: int,
-                 hidden: list[int], act: str = "relu", embed_init_scale: float = 1.0):
+                 hidden: list[int], act: str = "relu", embed_init_scale: float = 1.0, init: str = "fan_in"):
         super().__init__(n_members)
         self.act_name = act
         self.declare("W_E", ParamSpec((n_symbols, d_embed), std=embed_init_scale / math.sqrt(d_embed),
                                       group="embed"))
-        self._declare_decoder(d_embed, hidden, n_classes)
+        self._declare_decoder(d_embed, hidden, n_classes, init)
 
     def forward(self, tokens: torch.Tensor, cache: dict | None = None, last_only: bool = False) -> torch.Tensor:
         """tokens (N, T) or (E, N, T) -> logits (E, N, C). ``last_only``: the transformer's
@@ -186,7 +196,8 @@ class MLPModel(_Decoder):
     shared by every member (checkpoints hold parameters only; the table is rebuilt)."""
 
     def __init__(self, n_members: int, n_symbols: int, n_classes: int, d_embed: int,
-                 hidden: list[int], act: str = "relu", embed: str = "learned", embed_init_scale: float = 1.0):
+                 hidden: list[int], act: str = "relu", embed: str = "learned", embed_init_scale: float = 1.0,
+                 init: str = "fan_in"):
         super().__init__(n_members)
         self.act_name, self.embed_kind, self.n_symbols = act, embed, n_symbols
         if embed == "learned":
@@ -198,7 +209,7 @@ class MLPModel(_Decoder):
             self.register_buffer("enc_table", table, persistent=False)
             width = table.shape[1]
         self.d_code = width  # width of one operand's encoding
-        self._declare_decoder(2 * width, hidden, n_classes)
+        self._declare_decoder(2 * width, hidden, n_classes, init)
 
     @property
     def uses_prior_knowledge(self) -> bool:
@@ -223,3 +234,26 @@ class MLPModel(_Decoder):
         if cache is not None:
             cache["hook_input"] = h
         return self._decode(h, cache)
+
+
+class VectorMLP(_Decoder):
+    """An MLP on feature vectors (images, regression inputs): x (E or 1, N, d_in) ->
+    hidden... -> (E, N, d_out), ``act`` between layers, no output activation (Omnigrok's
+    784-200-200-10 ReLU MLP: ``hidden=[200, 200]``, ``init="torch"``).
+
+    The first layer reads x shared by all members (N, d_in) or per member (E, N, d_in)."""
+
+    def __init__(self, n_members: int, d_in: int, d_out: int, hidden: list[int], act: str = "relu",
+                 init: str = "torch"):
+        super().__init__(n_members)
+        self.act_name = act
+        self._declare_decoder(d_in, hidden, d_out, init)
+
+    def forward(self, x: torch.Tensor, cache: dict | None = None, last_only: bool = False) -> torch.Tensor:
+        """x (N, d_in) or (E, N, d_in) -> outputs (E, N, d_out)."""
+        E = self.dec_0_W.shape[0]  # members seen by this call (functional_call may pass fewer)
+        if x.dim() == 2:
+            x = x.expand(E, *x.shape)
+        if cache is not None:
+            cache["hook_input"] = x
+        return self._decode(x, cache)

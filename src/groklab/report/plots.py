@@ -10,6 +10,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from groklab.measures._common import embedding  # noqa: E402
+from groklab.measures.fourier import fourier_basis, frequency_sq_norms, key_frequencies  # noqa: E402
+from groklab.measures.phases import nanda_phases  # noqa: E402
 from groklab.run import Run  # noqa: E402
 
 TRAIN, VAL = "#1f77b4", "#d62728"
@@ -117,8 +120,6 @@ def plot_fourier(run_dir: str | Path, step: int | None = None, out: str | Path |
     import numpy as np
     import torch
 
-    from groklab.measures._common import embedding
-    from groklab.measures.fourier import fourier_basis, frequency_sq_norms, key_frequencies
 
     run = Run(run_dir)
     step = run.checkpoint_steps[-1] if step is None else step
@@ -166,7 +167,6 @@ def plot_phases(run_dir: str | Path, out: str | Path | None = None, member: int 
     only; the restricted/excluded loss must have been saved by ``groklab analyze``."""
     from matplotlib.patches import Patch
 
-    from groklab.measures.phases import nanda_phases
 
     run = Run(run_dir)
     w = run.wide(member)

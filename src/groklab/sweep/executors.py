@@ -38,6 +38,8 @@ import pandas as pd
 from groklab.config import ConfigError, RunConfig, set_value
 from groklab.store import RunStore, read_json, write_json, write_parquet
 from groklab.sweep.spec import RunPoint, SweepSpec
+from groklab.resolve import check
+from groklab.training.loop import resume, train
 from groklab.training.methods import PER_MEMBER_KNOBS
 
 EXECUTORS = ("ensemble", "process", "ray")
@@ -79,7 +81,7 @@ def plan(spec: SweepSpec, sweep_dir: Path, executor: str, max_members: int = 102
                 set_value(cfg, k, [r.values[k] for r in chunk])
             cfg.train.seeds = [r.seed for r in chunk]
             gid = f"g{len(jobs):04d}"
-            jobs.append(Job(gid, sweep_dir / "groups" / gid, cfg.validate(), chunk))
+            jobs.append(Job(gid, sweep_dir / "groups" / gid, check(cfg), chunk))
     return jobs
 
 
@@ -108,8 +110,6 @@ def run_job(cfg_dict: dict, run_dir: str, threads: int | None = None, progress: 
     """Train (or resume, or skip) one run directory. Returns the status it found:
     "done" (skipped), "partial" (resumed) or "new" (trained). Runs in worker processes."""
     import torch
-
-    from groklab.training.loop import resume, train
 
     if threads:
         torch.set_num_threads(threads)

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from groklab.config import ConfigError, RunConfig, apply_dict, load_toml, set_value
+from groklab.presets import get_preset
+from groklab.resolve import check
 
 SPEC_KEYS = ("name", "preset", "config", "seeds", "mode", "samples", "sample_seed", "base", "axes")
 
@@ -132,20 +134,18 @@ class SweepSpec:
                 list_valued = isinstance(getattr_dotted(base, key), list)  # e.g. model.hidden
                 if isinstance(getattr_dotted(cfg, key), list) and not list_valued:
                     raise ConfigError(f"sweep.axes.{key}", v, "an axis value must be a single value")
-                cfg.validate()
+                check(cfg)
 
     # ------------------------------------------------------------------ expansion
 
     def base_config(self) -> RunConfig:
-        from groklab.presets import get_preset
-
         cfg = get_preset(self.preset) if self.preset else RunConfig()
         if self.config:
             apply_dict(cfg, load_toml(self.config))
         for k, v in _flatten(self.base).items():
             set_value(cfg, k, v)
         cfg.train.seeds = [self.seeds[0]]
-        return cfg.validate()
+        return check(cfg)
 
     def points(self) -> list[dict]:
         keys = list(self.axes)
@@ -167,7 +167,7 @@ class SweepSpec:
         for k, v in run.values.items():
             set_value(cfg, k, v)
         cfg.train.seeds = [run.seed]
-        return cfg.validate()
+        return check(cfg)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "preset": self.preset, "config": self.config, "seeds": self.seeds,

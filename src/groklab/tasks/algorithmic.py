@@ -15,13 +15,15 @@ The answer is read at the last position (``=``); it is a class in ``0..n_classes
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from groklab.config import ConfigError, TaskConfig
+from groklab.config import AlgorithmicConfig, ConfigError
+from groklab.tasks.base import Task
 
 # --------------------------------------------------------------------------- operations
 
@@ -90,17 +92,36 @@ OPS: dict[str, Op] = {
 # --------------------------------------------------------------------------- dataset
 
 
+def check_config(cfg: AlgorithmicConfig) -> None:
+    """The checks that need the operations (the rest are the config's own)."""
+    if cfg.op not in OPS:
+        raise ConfigError("task.op", cfg.op, f"unknown op; choose from {', '.join(OPS)}")
+    op = OPS[cfg.op]
+    if op.group == "S5" and cfg.p != 120:
+        raise ConfigError("task.p", cfg.p, f"op {cfg.op!r} acts on S5, whose order is 120")
+    if op.needs_prime and not _is_prime(cfg.p):
+        raise ConfigError("task.p", cfg.p, f"op {cfg.op!r} needs a prime modulus")
+    if cfg.dedupe_commutative and not op.commutative:
+        raise ConfigError("task.dedupe_commutative", True, f"op {cfg.op!r} is not commutative")
+
+
+def _is_prime(n: int) -> bool:
+    return n >= 2 and all(n % k for k in range(2, int(math.isqrt(n)) + 1))
+
+
 @dataclass
-class AlgorithmicTask:
+class AlgorithmicTask(Task):
     """The whole table of one operation, its split, and its tokenisation.
 
     Attributes (all tensors live on ``device``):
       a, b, c:    (N,) operands and answer of every row of the table
-      tokens:     (N, T) token ids in the configured layout
+      tokens:     (N, T) token ids in the configured layout (= ``inputs``; ``c`` = ``targets``)
       train_idx:  (N_train,) rows used for training;  val_idx: the rest
     """
 
-    cfg: TaskConfig
+    kind = "algorithmic"
+    input_kind, target_kind = "tokens", "classes"
+    cfg: AlgorithmicConfig
     a: torch.Tensor
     b: torch.Tensor
     c: torch.Tensor
@@ -115,6 +136,18 @@ class AlgorithmicTask:
         return OPS[self.cfg.op]
 
     @property
+    def inputs(self) -> torch.Tensor:
+        return self.tokens
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return self.c
+
+    @property
+    def out_dim(self) -> int:
+        return self.n_classes
+
+    @property
     def vocab_size(self) -> int:
         return self.n_symbols + 2
 
@@ -127,13 +160,8 @@ class AlgorithmicTask:
         """Position of the second operand in ``tokens``."""
         return self.seq_len - 2
 
-    def to(self, device: str | torch.device) -> "AlgorithmicTask":
-        for name in ("a", "b", "c", "tokens", "train_idx", "val_idx"):
-            setattr(self, name, getattr(self, name).to(device))
-        return self
-
-    def split_tensors(self) -> dict[str, torch.Tensor]:
-        return {"train_idx": self.train_idx.cpu(), "val_idx": self.val_idx.cpu()}
+    def _tensor_names(self) -> tuple[str, ...]:
+        return ("a", "b", "c", "tokens", "train_idx", "val_idx")
 
 
 def table(op_id: str, p: int, dedupe_commutative: bool = False) -> tuple[np.ndarray, ...]:
@@ -165,10 +193,9 @@ def split_indices(n: int, fraction: float, kind: str, split_seed: int) -> tuple[
     return order[:n_train].sort().values, order[n_train:].sort().values
 
 
-def make_task(cfg: TaskConfig, device: str | torch.device = "cpu") -> AlgorithmicTask:
-    """Build the table, tokens and split for ``cfg`` (already validated)."""
-    if cfg.op not in OPS:
-        raise ConfigError("task.op", cfg.op, f"unknown op; choose from {', '.join(OPS)}")
+def make(cfg: AlgorithmicConfig) -> AlgorithmicTask:
+    """Build the table, tokens and split for ``cfg`` (already validated), on the CPU."""
+    check_config(cfg)
     op = OPS[cfg.op]
     a, b, c = table(cfg.op, cfg.p, cfg.dedupe_commutative)
     n_sym = 120 if op.group == "S5" else cfg.p
@@ -190,4 +217,4 @@ def make_task(cfg: TaskConfig, device: str | torch.device = "cpu") -> Algorithmi
         n_symbols=n_sym,
         n_classes=n_classes,
     )
-    return task.to(device)
+    return task

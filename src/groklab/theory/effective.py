@@ -31,7 +31,7 @@ from typing import TypedDict
 import numpy as np
 import torch
 
-from groklab.config import ConfigError, TaskConfig
+from groklab.config import ConfigError, AlgorithmicConfig
 from groklab.tasks import OPS, make_task
 
 ZERO_TOL = 1e-9  # an eigenvalue of 2A at or below this counts as zero
@@ -258,7 +258,7 @@ def _check_sweep(p: int, fractions, n_splits: int, op: str) -> np.ndarray:
 
 def lambda3_vs_fraction(p: int, fractions, n_splits: int, op: str = "add_int",
                         dedupe_commutative: bool = True) -> Lambda3Sweep:
-    """lam3 of the training set of ``make_task(TaskConfig(op, p, fraction=f, split_seed=s,
+    """lam3 of the training set of ``make_task(AlgorithmicConfig(op, p, fraction=f, split_seed=s,
     dedupe_commutative))`` for every f in ``fractions`` and s in range(n_splits): exactly the
     splits of real training runs. For one seed the training sets are nested in f (the same
     permutation, a longer prefix). Per fraction: mean, median, quartiles and the share of
@@ -272,7 +272,7 @@ def lambda3_vs_fraction(p: int, fractions, n_splits: int, op: str = "add_int",
     n_rows = 0
     for k, f in enumerate(fr):
         for s in range(n_splits):
-            task = make_task(TaskConfig(op=op, p=p, fraction=float(f), split_seed=s,
+            task = make_task(AlgorithmicConfig(op=op, p=p, fraction=float(f), split_seed=s,
                                         dedupe_commutative=dedupe_commutative))
             lam[k, s] = grokking_rate(p, parallelograms_of_task(task))
             n_train[k] = len(task.train_idx)

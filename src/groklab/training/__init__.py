@@ -1,5 +1,4 @@
-"""Training: the one loop (``loop.py``), the ensemble optimizer, schedules."""
-
-from groklab.training.loop import resume, train
-
-__all__ = ["train", "resume"]
+"""Training: the one loop (``loop.py``: ``train``, ``resume``), losses, the ensemble
+optimizer, the methods' registry, schedules. Import the modules themselves; this package
+file imports none of them, so that ``groklab.resolve`` (above the methods, below the loop)
+can read the methods' registry."""

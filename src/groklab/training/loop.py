@@ -17,29 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from groklab import measures
 from groklab._runtime import tune_malloc
-from groklab.config import RunConfig
+from groklab.config import ConfigError, RunConfig
 from groklab.detect import member_events
-from groklab.models import build_model
+from groklab.models import DTYPES, build_model
+from groklab.resolve import check
+from groklab.run import Run
 from groklab.store import RunStore
 from groklab.tasks import make_task
+from groklab.training.losses import loss_per_member
 from groklab.training.methods import build_methods
 from groklab.training.optim import EnsembleOptimizer
 from groklab.training.schedule import eval_steps, log_steps
 
 # --------------------------------------------------------------------------- pieces
-
-
-def loss_per_member(logits: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
-    """logits (E, N, C), targets (N,) or (E, N) -> mean loss per member (E,)."""
-    E, N, C = logits.shape
-    targets = targets.expand(E, N)
-    if kind == "mse":
-        onehot = F.one_hot(targets, C).to(logits.dtype)
-        return (logits - onehot).square().mean(dim=(1, 2))
-    return F.cross_entropy(logits.reshape(E * N, C), targets.reshape(-1), reduction="none").view(E, N).mean(1)
 
 
 class BatchSampler:
@@ -74,18 +67,32 @@ class BatchSampler:
         self.cursor = list(state["cursor"])
 
 
+EVAL_CHUNK = 16_384  # rows per forward pass in evaluation (bounds memory on large data sets)
+
+
 @torch.no_grad()
 def evaluate(model, task, loss_kind: str) -> dict[str, torch.Tensor]:
-    """Loss and accuracy on the train and val rows, and the weight norm; each (E,)."""
-    logits = model(task.tokens)  # (E, N_all, C): the whole table in one pass
+    """Loss and accuracy on the train and val rows (held-out rows are ``val`` for every
+    task kind), and the weight norm; each (E,)."""
     out = {}
     for split, idx in (("train", task.train_idx), ("val", task.val_idx)):
-        lg, tg = logits[:, idx], task.c[idx]
+        if len(idx) <= EVAL_CHUNK and len(task.targets) <= EVAL_CHUNK:
+            if split == "train":  # the whole table in one pass, both splits read from it
+                every = model(task.inputs)  # (E, N_all, C)
+            lg = every[:, idx]
+        else:
+            lg = torch.cat([model(task.inputs[idx[i: i + EVAL_CHUNK]]) for i in range(0, len(idx), EVAL_CHUNK)], 1)
+        tg = task.targets[idx]
         out[f"{split}_loss"] = loss_per_member(lg, tg, loss_kind)
-        out[f"{split}_acc"] = (lg.argmax(-1) == tg).to(lg.dtype).mean(1)
+        out[f"{split}_acc"] = task.correct(lg, tg).to(lg.dtype).mean(1)
     sq = sum(p.detach().square().flatten(1).sum(1) for p in model.parameters())
     out["weight_norm"] = sq.sqrt()
     return out
+
+
+def idx_per_member(full_batch: bool, E: int) -> bool:
+    """Whether a step's rows differ per member (minibatches of an ensemble): (E, B, ...)."""
+    return not full_batch and E > 1
 
 
 @dataclass
@@ -113,7 +120,7 @@ class Trainer:
         if tr.threads:
             torch.set_num_threads(tr.threads)
         self.device = torch.device(tr.device)
-        self.task = make_task(cfg.task, self.device)
+        self.task = make_task(cfg.task, self.device, DTYPES[cfg.model.dtype])
         self.model = build_model(cfg, self.task, self.device)
         E = self.E = cfg.n_members
         dtype = next(self.model.parameters()).dtype
@@ -138,7 +145,7 @@ class Trainer:
     def run(self, progress: bool = True) -> LoopState:
         cfg, st, task, model = self.cfg, self.st, self.task, self.model
         tr = cfg.train
-        train_tokens, train_targets = task.tokens[task.train_idx], task.c[task.train_idx]
+        train_inputs, train_targets = task.inputs[task.train_idx], task.targets[task.train_idx]
         active = torch.tensor(st.active, device=self.device)
         live = self._live(st.active)
         bar = _Progress(tr.steps, st.step, enabled=progress and tr.progress)
@@ -155,16 +162,16 @@ class Trainer:
                     raise KeyboardInterrupt
                 # ---------------------------------------------------------- ALGO LOGIC
                 if self.full_batch:
-                    tokens, targets = train_tokens, train_targets
+                    inputs, targets = train_inputs, train_targets
                 else:
                     idx = self.sampler.next().to(self.device)  # (E, B) rows of the train split
-                    tokens, targets = train_tokens[idx], train_targets[idx]
+                    inputs, targets = train_inputs[idx], train_targets[idx]
                     if self.E == 1:
-                        tokens, targets = tokens[0], targets[0]
-                if live is not None and tokens.dim() == 3:  # per-member rows of the live members
-                    tokens, targets = tokens[live], targets[live]
+                        inputs, targets = inputs[0], targets[0]
+                if live is not None and idx_per_member(self.full_batch, self.E):  # live members' rows
+                    inputs, targets = inputs[live], targets[live]
                 with self._autocast():  # mixed precision (train.autocast): the step's forward only
-                    logits = self._forward(tokens, live)  # (E, N, C), or (A, N, C): live members only
+                    logits = self._forward(inputs, live)  # (E, N, C), or (A, N, C): live members only
                 if tr.autocast:
                     logits = logits.float()  # the loss in full precision
                 loss = self.methods.loss(logits, targets, tr.loss)  # (E,)   [method point: loss]
@@ -242,8 +249,6 @@ class Trainer:
                 self.rows.append((step, e, name, float(vals[e])))
             self.rows.append((step, e, "time_s", float(elapsed)))
         if self.cfg.measures:  # progress measures: cheap ones every evaluation, costly ones sparser
-            from groklab import measures
-
             names = [n for n in self.cfg.measures
                      if measures.MEASURES[n].cost == "cheap" or step in self.measure_at]
             for name, vals in measures.compute(names, self.model, self.task).items():
@@ -401,8 +406,6 @@ class _Progress:
 
 def check_device(device: str) -> None:
     """Refuse a device this machine does not have, before anything is written."""
-    from groklab.config import ConfigError
-
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError("train.device", device, "CUDA is not available on this machine")
@@ -422,9 +425,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | 
           progress: bool = True):
     """Train ``cfg`` (validated here) into ``run_dir`` (default: RUNS_DIR/<preset>-<time>).
     Returns the :class:`groklab.Run`."""
-    from groklab.run import Run
-
-    cfg.validate()
+    check(cfg)
     check_device(cfg.train.device)
     run_dir = Path(run_dir) if run_dir else Path(runs_dir) / default_run_name(cfg)
     task_split = make_task(cfg.task).split_tensors()
@@ -435,10 +436,8 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | 
 
 def resume(run_dir: str | Path, progress: bool = True):
     """Continue a run from its last checkpoint (a finished run is returned as it is)."""
-    from groklab.run import Run
-
     store = RunStore(run_dir)
-    cfg = store.config().validate()
+    cfg = check(store.config())
     summary = store.summary()
     if summary and summary["status"] in ("completed", "stopped", "diverged"):
         return Run(run_dir)

@@ -17,7 +17,10 @@ The points of one training step, in order (see :func:`train_step`)::
     methods.after_step(opt, active & finite, lr_scale)        # point "post_step"
     opt.zero_grad()
 
-Methods (config key under ``method.``):
+Methods are a registry (:data:`REGISTRY`): each is one class with a typed ``Config``
+dataclass, the one place its knobs and defaults are declared, and one ``@register``. The
+resolved config holds every knob filled in (``validate_methods``), and that is what
+``config.json`` records. Methods (config key under ``method.``):
 
 ``grokfast``        :class:`GrokfastEMA` / :class:`GrokfastMA`   point "grad"
 ``perp_grad``       :class:`PerpGrad`                            point "grad"
@@ -38,15 +41,18 @@ inactive member's filter state never matters. Post-step methods touch active mem
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
 
 import torch
-import torch.nn.functional as F
 
-from groklab.config import ConfigError
+from groklab.config import ConfigError, check_field_types
+from groklab.training.losses import LOSSES, log_stablemax, loss_per_member, stablemax_s
 
-PerMember = float | Sequence[float] | torch.Tensor
+PerMember = Union[float, list]  # a knob with one value per ensemble member (a sweep trains as one ensemble)
+INCLUDES = ("all", "weights", "body")
 
 # --------------------------------------------------------------------------- helpers
 
@@ -92,10 +98,24 @@ def coord_mask(opt, specs: dict | None, include: str) -> torch.Tensor | None:
 
 
 class Method:
-    """Base class. ``point`` is "loss", "grad" or "post_step"; ``name`` prefixes state keys."""
+    """Base class. ``point`` is "loss", "grad" or "post_step"; ``name`` is the config key
+    (and prefixes state keys); ``kind`` tells apart variants under one name (grokfast ema |
+    ma), "" when there is one. ``Config`` declares the knobs and their defaults; its
+    ``check(key, E)`` checks their values. Constructors take ``(opt, **knobs)`` (knobs
+    missing take the Config's defaults) and, where they need them, ``specs``."""
 
     name = "method"
+    kind = ""
     point = ""
+
+    @dataclass
+    class Config:  # knobs and their defaults; optionally check(self, key, E) for their values
+        pass
+
+    @classmethod
+    def knobs(cls, given: dict) -> "Method.Config":
+        """The Config of ``given`` knobs, the rest at their defaults (no checks)."""
+        return cls.Config(**given)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {}
@@ -104,9 +124,19 @@ class Method:
         pass
 
 
+REGISTRY: dict[str, dict[str, type[Method]]] = {}  # name -> kind ("" if one) -> class
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: make a method available as ``method.<cls.name>``."""
+    REGISTRY.setdefault(cls.name, {})[cls.kind] = cls
+    return cls
+
+
 # --------------------------------------------------------------------------- point "grad"
 
 
+@register
 class GrokfastEMA(Method):
     """Grokfast-EMA (Lee et al. 2024, "Grokfast: Accelerated Grokking by Amplifying Slow
     Gradients", arXiv:2405.20233; reference ``gradfilter_ema`` in ironjr/grokfast).
@@ -122,12 +152,23 @@ class GrokfastEMA(Method):
     number of gradients seen.
     """
 
-    name, point = "grokfast", "grad"
+    name, kind, point = "grokfast", "ema", "grad"
 
-    def __init__(self, opt, alpha: PerMember = 0.98, lamb: PerMember = 2.0):
+    @dataclass
+    class Config:
+        kind: str = "ema"
+        alpha: PerMember = 0.98  # EMA momentum
+        lamb: PerMember = 2.0  # amplification of the slow gradient
+
+        def check(self, key: str, E: int) -> None:
+            _pm(f"{key}.alpha", self.alpha, E, 0.0, 1.0)
+            _pm(f"{key}.lamb", self.lamb, E, 0.0)
+
+    def __init__(self, opt, **knobs):
+        c = self.knobs(knobs)
         E, like = opt.E, opt.flat
-        self.alpha = per_member(alpha, E, like, "method.grokfast.alpha")
-        self.lamb = per_member(lamb, E, like, "method.grokfast.lamb")
+        self.alpha = per_member(c.alpha, E, like, "method.grokfast.alpha")
+        self.lamb = per_member(c.lamb, E, like, "method.grokfast.lamb")
         self.mu = torch.zeros_like(like)
         self.t = 0
 
@@ -147,6 +188,7 @@ class GrokfastEMA(Method):
         self.t = int(tensors["method.grokfast.t"])
 
 
+@register
 class GrokfastMA(Method):
     """Grokfast-MA (Lee et al. 2024, arXiv:2405.20233; reference ``gradfilter_ma`` in
     ironjr/grokfast).
@@ -163,10 +205,28 @@ class GrokfastMA(Method):
     W = max window (memory: W copies of the parameters) and the number of gradients seen.
     """
 
-    name, point = "grokfast", "grad"
+    name, kind, point = "grokfast", "ma", "grad"
 
-    def __init__(self, opt, window: int | Sequence[int] = 100, lamb: PerMember = 5.0,
-                 warmup: bool = True, filter: str = "mean"):
+    @dataclass
+    class Config:
+        kind: str = "ma"
+        window: Union[int, list] = 100  # gradients averaged (per member)
+        lamb: PerMember = 5.0
+        warmup: bool = True  # no filtering until the window is full
+        filter: str = "mean"  # mean | sum
+
+        def check(self, key: str, E: int) -> None:
+            wins = self.window if isinstance(self.window, list) else [self.window]
+            if len(wins) not in (1, E) or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1
+                                                  for w in wins):
+                raise ConfigError(f"{key}.window", self.window, f"must be a positive integer or a list of 1 or {E}")
+            _pm(f"{key}.lamb", self.lamb, E, 0.0)
+            if self.filter not in ("mean", "sum"):
+                raise ConfigError(f"{key}.filter", self.filter, "choose from mean, sum")
+
+    def __init__(self, opt, **knobs):
+        c = self.knobs(knobs)
+        window, lamb, warmup, filter = c.window, c.lamb, c.warmup, c.filter
         E, like = opt.E, opt.flat
         w = torch.as_tensor(window).reshape(-1)
         if w.numel() == 1:
@@ -209,6 +269,7 @@ class GrokfastMA(Method):
         self.t = int(tensors["method.grokfast.t"])
 
 
+@register
 class PerpGrad(Method):
     """⊥Grad (Prieto, Barsbey, Mediano & Birdal 2025, "Grokking at the Edge of Numerical
     Stability", arXiv:2501.04697; ⊥AdamW applies it before the AdamW update).
@@ -228,7 +289,14 @@ class PerpGrad(Method):
     name, point = "perp_grad", "grad"
     EPS = 1e-30
 
-    def __init__(self, opt, per_tensor: bool = False, renorm: bool = False):
+    @dataclass
+    class Config:
+        per_tensor: bool = False  # project each parameter tensor on its own
+        renorm: bool = False  # rescale the projected gradient to the original's norm
+
+    def __init__(self, opt, **knobs):
+        c = self.knobs(knobs)
+        per_tensor, renorm = c.per_tensor, c.renorm
         self.segments = _segments(opt) if per_tensor else [(0, opt.flat.shape[1])]
         self.per_tensor, self.renorm = per_tensor, renorm
 
@@ -249,25 +317,14 @@ class PerpGrad(Method):
 # --------------------------------------------------------------------------- point "loss"
 
 
-def stablemax_s(x: torch.Tensor) -> torch.Tensor:
-    """s(x) = x + 1 for x >= 0, 1 / (1 - x) for x < 0 (both branches finite for every x,
-    so the gradient through ``torch.where`` is never NaN)."""
-    return torch.where(x >= 0, x.clamp(min=0) + 1, 1 / (1 - x.clamp(max=0)))
-
-
-def log_stablemax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """log StableMax(x)_i = log s(x_i) - log sum_j s(x_j)."""
-    s = stablemax_s(x)
-    return s.log() - s.sum(dim, keepdim=True).log()
-
-
+@register
 class LossFn(Method):
     """The training loss, per member mean -> (E,).
 
     ``kind="stablemax"``: StableMax cross-entropy (Prieto et al. 2025, arXiv:2501.04697):
     StableMax(x)_i = s(x_i) / sum_j s(x_j) with s as in :func:`stablemax_s`, loss =
     -log StableMax(x)[target]. ``kind="cross_entropy"`` / ``"mse"``: as
-    ``loop.loss_per_member``. ``float64=True`` computes the loss in float64 (the authors'
+    :func:`groklab.training.losses.loss_per_member`. ``float64=True`` computes the loss in float64 (the authors'
     StableMax code does) and returns it in the logits' dtype; the gradient reaching the
     logits is computed in float64 and rounded once. Defaults: stablemax, float64=True.
     Stateless.
@@ -275,27 +332,30 @@ class LossFn(Method):
 
     name, point = "loss", "loss"
 
-    def __init__(self, kind: str = "stablemax", float64: bool = True):
-        self.kind, self.float64 = kind, float64
+    @dataclass
+    class Config:
+        kind: str = "stablemax"  # stablemax | cross_entropy | mse
+        float64: bool = True  # compute the loss in float64
+
+        def check(self, key: str, E: int) -> None:
+            if self.kind not in LOSSES:
+                raise ConfigError(f"{key}.kind", self.kind, f"choose from {', '.join(LOSSES)}")
+
+    def __init__(self, **knobs):
+        c = self.knobs(knobs)
+        self.kind, self.float64 = c.kind, c.float64
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        E, N, C = logits.shape
-        targets = targets.expand(E, N)
         x = logits.to(torch.float64) if self.float64 else logits
-        if self.kind == "stablemax":
-            lp = log_stablemax(x, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            loss = -lp.mean(1)
-        elif self.kind == "mse":
-            onehot = F.one_hot(targets, C).to(x.dtype)
-            loss = (x - onehot).square().mean(dim=(1, 2))
-        else:
-            loss = F.cross_entropy(x.reshape(E * N, C), targets.reshape(-1), reduction="none").view(E, N).mean(1)
-        return loss.to(logits.dtype)
+        if self.float64 and targets.is_floating_point():
+            targets = targets.to(torch.float64)
+        return loss_per_member(x, targets, self.kind).to(logits.dtype)
 
 
 # --------------------------------------------------------------------------- point "post_step"
 
 
+@register
 class NormConstraint(Method):
     """Weight-norm-constrained training (Liu, Michaud & Tegmark 2023, "Omnigrok: Grokking
     Beyond Algorithmic Data", ICLR: training on the sphere of fixed weight norm, projecting
@@ -315,8 +375,27 @@ class NormConstraint(Method):
 
     name, point = "norm_constraint", "post_step"
 
-    def __init__(self, opt, factor: PerMember | None = 1.0, target: PerMember | None = None,
-                 mask: torch.Tensor | None = None):
+    @dataclass
+    class Config:
+        factor: Union[PerMember, None] = 1.0  # target norm = factor * initial norm ...
+        target: Union[PerMember, None] = None  # ... or this absolute norm (give one of the two)
+        include: str = "all"  # all | weights | body
+
+        def check(self, key: str, E: int) -> None:
+            if self.include not in INCLUDES:
+                raise ConfigError(f"{key}.include", self.include, f"choose from {', '.join(INCLUDES)}")
+            if self.factor is not None:
+                _pm(f"{key}.factor", self.factor, E, 0.0, lo_open=True)
+            if self.target is not None:
+                _pm(f"{key}.target", self.target, E, 0.0, lo_open=True)
+
+    def __init__(self, opt, specs: dict | None = None, mask: torch.Tensor | None = None, **knobs):
+        c = self.knobs(knobs)
+        factor, target = c.factor, c.target
+        if mask is None and c.include != "all":
+            if specs is None:
+                raise ConfigError("method.norm_constraint.include", c.include, "needs the model's parameter specs")
+            mask = coord_mask(opt, specs, c.include)
         self.mask = mask
         if target is not None:
             self.target = per_member(target, opt.E, opt.flat, "method.norm_constraint.target")
@@ -344,6 +423,7 @@ class NormConstraint(Method):
         self.target = tensors["method.norm_constraint.target"].to(self.target).clone()
 
 
+@register
 class DecayToInit(Method):
     """Weight decay towards the initial weights instead of towards zero (L2-SP style
     decay, Li, Grandvalet & Davoine 2018, "Explicit inductive bias for transfer learning
@@ -361,8 +441,19 @@ class DecayToInit(Method):
 
     name, point = "decay_to_init", "post_step"
 
-    def __init__(self, opt, wd: PerMember):
-        self.wd = per_member(wd, opt.E, opt.flat, "method.decay_to_init.wd")
+    @dataclass
+    class Config:
+        wd: Union[PerMember, None] = None  # the decay rate towards the initial weights (required)
+
+        def check(self, key: str, E: int) -> None:
+            if self.wd is None:
+                raise ConfigError(f"{key}.wd", None, "required (the decay rate towards the initial weights)")
+            _pm(f"{key}.wd", self.wd, E, 0.0)
+
+    def __init__(self, opt, **knobs):
+        c = self.knobs(knobs)
+        c.check("method.decay_to_init", opt.E)
+        self.wd = per_member(c.wd, opt.E, opt.flat, "method.decay_to_init.wd")
         self.w0 = opt.flat.detach().clone()
 
     @torch.no_grad()
@@ -404,8 +495,6 @@ class MethodSet:
         """Point "loss": (E,) per-member mean loss."""
         if self.loss_fn is not None:
             return self.loss_fn(logits, targets)
-        from groklab.training.loop import loss_per_member
-
         return loss_per_member(logits, targets, default_kind)
 
     def filter_grad(self, grad: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -433,16 +522,6 @@ class MethodSet:
 # --------------------------------------------------------------------------- config
 
 
-METHODS = ("grokfast", "perp_grad", "loss", "norm_constraint", "decay_to_init")
-# knobs that take one value per ensemble member (a sweep over them trains as one ensemble)
-PER_MEMBER_KNOBS = ("method.grokfast.alpha", "method.grokfast.lamb", "method.grokfast.window",
-                    "method.norm_constraint.factor", "method.norm_constraint.target",
-                    "method.decay_to_init.wd")
-GROKFAST_KINDS = ("ema", "ma")
-LOSS_KINDS = ("stablemax", "cross_entropy", "mse")
-INCLUDES = ("all", "weights", "body")
-
-
 def _is_num(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -460,95 +539,75 @@ def _pm(key: str, v: Any, E: int, lo: float, hi: float = math.inf, lo_open=False
         if (x <= lo if lo_open else x < lo) or (x >= hi if hi_open else x > hi):
             lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
             raise ConfigError(key, x, f"must lie in {lb}{lo}, {hi}{rb}")
-    return list(vals) if isinstance(v, (list, tuple)) else v
-
-
-def _bool(key: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ConfigError(key, v, "expected true or false")
     return v
 
 
-def _section(key: str, v: Any, allowed: tuple) -> dict:
-    if not isinstance(v, dict):
-        raise ConfigError(key, v, "expected a table of settings")
-    for k in v:
-        if k not in allowed:
-            raise ConfigError(f"{key}.{k}", v[k], f"unknown key; {key} has {', '.join(allowed)}")
-    return v
+def method_class(name: str, given: Any) -> type[Method]:
+    """The registered class for ``method.<name>`` with knobs ``given`` (its ``kind`` picks a
+    variant; the first registered is the default)."""
+    key = f"method.{name}"
+    if name not in REGISTRY:
+        raise ConfigError(key, given, f"unknown method; choose from {', '.join(REGISTRY)}")
+    variants = REGISTRY[name]
+    if len(variants) == 1:
+        return next(iter(variants.values()))
+    kind = given.get("kind", next(iter(variants))) if isinstance(given, dict) else next(iter(variants))
+    if kind not in variants:
+        raise ConfigError(f"{key}.kind", kind, f"choose from {', '.join(variants)}")
+    return variants[kind]
 
 
 def validate_methods(cfg: dict | None, E: int) -> dict:
-    """Check a ``method`` config dict (no tensors touched); returns it with defaults filled.
-    Raises ConfigError naming the dotted key (``method.grokfast.alpha``) and the value."""
+    """Check a ``method`` table (no tensors touched) and return it with every knob filled in
+    from its method's ``Config``. ``true`` switches a method on with its defaults; ``false``
+    or None leaves it off. Raises ConfigError naming the dotted key
+    (``method.grokfast.alpha``) and the value."""
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
         raise ConfigError("method", cfg, "expected a table of methods")
     out: dict = {}
     for name, v in cfg.items():
         key = f"method.{name}"
-        if name not in METHODS:
-            raise ConfigError(key, v, f"unknown method; choose from {', '.join(METHODS)}")
+        cls = method_class(name, v)
         if v is False or v is None:
             continue
-        if name == "grokfast":
-            v = _section(key, v, ("kind", "alpha", "lamb", "window", "warmup", "filter"))
-            kind = v.get("kind", "ema")
-            if kind not in GROKFAST_KINDS:
-                raise ConfigError(f"{key}.kind", kind, f"choose from {', '.join(GROKFAST_KINDS)}")
-            if kind == "ema":
-                for k in ("window", "warmup", "filter"):
-                    if k in v:
-                        raise ConfigError(f"{key}.{k}", v[k], "only for kind='ma'")
-                out[name] = {"kind": "ema",
-                             "alpha": _pm(f"{key}.alpha", v.get("alpha", 0.98), E, 0.0, 1.0),
-                             "lamb": _pm(f"{key}.lamb", v.get("lamb", 2.0), E, 0.0)}
-            else:
-                if "alpha" in v:
-                    raise ConfigError(f"{key}.alpha", v["alpha"], "only for kind='ema'")
-                win = v.get("window", 100)
-                wins = win if isinstance(win, (list, tuple)) else [win]
-                if len(wins) not in (1, E) or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1
-                                                      for w in wins):
-                    raise ConfigError(f"{key}.window", win, f"must be a positive integer or a list of 1 or {E}")
-                filt = v.get("filter", "mean")
-                if filt not in ("mean", "sum"):
-                    raise ConfigError(f"{key}.filter", filt, "choose from mean, sum")
-                out[name] = {"kind": "ma", "window": win,
-                             "lamb": _pm(f"{key}.lamb", v.get("lamb", 5.0), E, 0.0),
-                             "warmup": _bool(f"{key}.warmup", v.get("warmup", True)), "filter": filt}
-        elif name == "perp_grad":
-            if v is True:
-                v = {}
-            v = _section(key, v, ("per_tensor", "renorm"))
-            out[name] = {"per_tensor": _bool(f"{key}.per_tensor", v.get("per_tensor", False)),
-                         "renorm": _bool(f"{key}.renorm", v.get("renorm", False))}
-        elif name == "loss":
-            v = _section(key, v, ("kind", "float64"))
-            kind = v.get("kind", "stablemax")
-            if kind not in LOSS_KINDS:
-                raise ConfigError(f"{key}.kind", kind, f"choose from {', '.join(LOSS_KINDS)}")
-            out[name] = {"kind": kind, "float64": _bool(f"{key}.float64", v.get("float64", True))}
-        elif name == "norm_constraint":
-            if v is True:
-                v = {}
-            v = _section(key, v, ("factor", "target", "include"))
-            if "factor" in v and "target" in v:
+        if v is True:
+            v = {}
+        if not isinstance(v, dict):
+            raise ConfigError(key, v, "expected a table of settings (or true)")
+        fields = [f.name for f in dataclasses.fields(cls.Config)]
+        for k in v:
+            if k not in fields:
+                other = [kd for kd, c in REGISTRY[name].items()
+                         if kd != cls.kind and k in {f.name for f in dataclasses.fields(c.Config)}]
+                why = f"only for kind={other[0]!r}" if other else f"unknown key; {key} has {', '.join(fields)}"
+                raise ConfigError(f"{key}.{k}", v[k], why)
+        if name == "norm_constraint" and v.get("target") is not None:  # an absolute norm replaces the factor
+            if v.get("factor") is not None:
                 raise ConfigError(f"{key}.target", v["target"], "give either factor or target, not both")
-            inc = v.get("include", "all")
-            if inc not in INCLUDES:
-                raise ConfigError(f"{key}.include", inc, f"choose from {', '.join(INCLUDES)}")
-            if "target" in v:
-                out[name] = {"target": _pm(f"{key}.target", v["target"], E, 0.0, lo_open=True), "include": inc}
-            else:
-                out[name] = {"factor": _pm(f"{key}.factor", v.get("factor", 1.0), E, 0.0, lo_open=True),
-                             "include": inc}
-        else:  # decay_to_init
-            v = _section(key, v, ("wd",))
-            if "wd" not in v:
-                raise ConfigError(f"{key}.wd", None, "required (the decay rate towards the initial weights)")
-            out[name] = {"wd": _pm(f"{key}.wd", v["wd"], E, 0.0)}
+            v = {**v, "factor": None}
+        conf = cls.knobs(dict(v))
+        check_field_types(conf, key)
+        if hasattr(conf, "check"):  # value checks beyond the types, if the method has any
+            conf.check(key, E)
+        out[name] = dataclasses.asdict(conf)
     return out
+
+
+def per_member_knobs() -> tuple[str, ...]:
+    """``method.<name>.<knob>`` of every knob that takes one value per ensemble member."""
+    keys = []
+    for name, variants in REGISTRY.items():
+        for cls in variants.values():
+            for f in dataclasses.fields(cls.Config):
+                k = f"method.{name}.{f.name}"
+                if ("PerMember" in str(f.type) or f.name == "window") and k not in keys:
+                    keys.append(k)
+    return tuple(keys)
+
+
+METHODS = tuple(REGISTRY)
+PER_MEMBER_KNOBS = per_member_knobs()
 
 
 def build_methods(cfg: dict | None, opt, specs: dict | None = None) -> MethodSet:
@@ -557,27 +616,19 @@ def build_methods(cfg: dict | None, opt, specs: dict | None = None) -> MethodSet
     Build it right after the optimizer, before the first step (NormConstraint and
     DecayToInit record the initial weights). ``specs`` (``model.specs``) is needed only for
     ``norm_constraint.include`` other than "all"."""
-    c = validate_methods(cfg, opt.E)
     ms: list[Method] = []
-    if "loss" in c:
-        ms.append(LossFn(**c["loss"]))
-    if "grokfast" in c:
-        g = dict(c["grokfast"])
-        kind = g.pop("kind")
-        ms.append(GrokfastEMA(opt, **g) if kind == "ema" else GrokfastMA(opt, **g))
-    if "perp_grad" in c:
-        ms.append(PerpGrad(opt, **c["perp_grad"]))
-    if "decay_to_init" in c:
-        ms.append(DecayToInit(opt, **c["decay_to_init"]))
-    if "norm_constraint" in c:
-        n = dict(c["norm_constraint"])
-        inc = n.pop("include")
-        if inc != "all" and specs is None:
-            raise ConfigError("method.norm_constraint.include", inc, "needs the model's parameter specs")
-        ms.append(NormConstraint(opt, mask=coord_mask(opt, specs, inc), **n))
+    for name, knobs in validate_methods(cfg, opt.E).items():
+        cls = method_class(name, knobs)
+        knobs = {k: v for k, v in knobs.items() if k != "kind"} if cls.kind else knobs
+        if cls.point == "loss":
+            ms.append(cls(**knobs))
+        elif cls is NormConstraint:
+            ms.append(cls(opt, specs=specs, **knobs))
+        else:
+            ms.append(cls(opt, **knobs))
     return MethodSet(ms)
 
 
 __all__ = ["GrokfastEMA", "GrokfastMA", "PerpGrad", "LossFn", "NormConstraint", "DecayToInit", "MethodSet",
-           "build_methods", "validate_methods", "stablemax_s", "log_stablemax", "per_member",
-           "coord_mask"]
+           "REGISTRY", "register", "build_methods", "validate_methods", "stablemax_s", "log_stablemax",
+           "per_member", "coord_mask", "PER_MEMBER_KNOBS"]

@@ -1,0 +1,79 @@
+"""From presets, TOML files and ``--set`` overrides to one checked :class:`RunConfig`.
+
+``config.py`` checks each field on its own; the checks that need the layers above it, the
+task kinds, models, methods and measures, happen here, in one place:
+
+* the task section's own cross-checks (an op's modulus, ...: ``groklab.tasks.check_task``)
+* model and task fit: a task that gives feature vectors takes ``model.kind = "mlp"``; vector
+  targets take the ``mse`` loss; ``model.init`` fits the model; a fixed MLP encoder fits
+  the number of symbols
+* the ``method`` table: every knob checked and filled in from its method's typed config
+* ``measures``: each one exists and applies to the task kind (refused, not dropped)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from groklab.config import ConfigError, RunConfig, apply_dict, apply_overrides, load_toml
+from groklab.measures import MEASURES, task_kind_problem
+from groklab.models.mlp import embed_problem
+from groklab.presets import get_preset
+from groklab.tasks import OPS, TASK_CLASSES, check_task
+from groklab.training.methods import validate_methods
+
+FEATURE_MODELS = ("mlp",)
+
+
+def check(cfg: RunConfig) -> RunConfig:
+    """Validate ``cfg`` completely (fields, then cross-checks); fill in the method knobs.
+    Raises :class:`ConfigError` naming the bad key and value. Returns ``cfg``."""
+    cfg.validate()
+    t, m, tr = cfg.task, cfg.model, cfg.train
+    check_task(t)
+    task_cls = TASK_CLASSES[t.kind]
+    if task_cls.input_kind == "features":
+        if m.kind not in FEATURE_MODELS:
+            raise ConfigError("model.kind", m.kind,
+                              f"task.kind={t.kind!r} gives feature vectors; use model.kind=mlp")
+        if m.embed != "learned":
+            raise ConfigError("model.embed", m.embed, f"encodes tokens; task.kind={t.kind!r} gives feature vectors")
+    elif m.kind == "mlp" and m.embed not in ("learned", "onehot"):
+        op = OPS[t.op]
+        why = embed_problem(m.embed, 120 if op.group == "S5" else t.p, m.d_embed)
+        if why:
+            raise ConfigError("model.d_embed", m.d_embed, f"model.embed={m.embed!r}: {why}")
+    if m.init == "nanda" and m.kind != "transformer":
+        raise ConfigError("model.init", m.init, "Nanda et al.'s init is for model.kind=transformer")
+    if m.init == "torch" and m.kind == "transformer":
+        raise ConfigError("model.init", m.init, "PyTorch's nn.Linear init is for the MLP models (mlp, toy)")
+    cfg.method = validate_methods(cfg.method, cfg.n_members)
+    if task_cls.target_kind == "vectors":
+        if tr.loss != "mse":
+            raise ConfigError("train.loss", tr.loss, f"task.kind={t.kind!r} has vector targets; use mse")
+        loss = cfg.method.get("loss")
+        if loss and loss["kind"] != "mse":
+            raise ConfigError("method.loss.kind", loss["kind"], f"task.kind={t.kind!r} has vector targets; use mse")
+    for name in cfg.measures:
+        if name not in MEASURES:
+            raise ConfigError("measures", name, f"unknown measure; choose from {', '.join(MEASURES)}")
+        why = task_kind_problem(name, t.kind, task_cls.target_kind)
+        if why:
+            raise ConfigError("measures", name, why)
+    return cfg
+
+
+def resolve(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> RunConfig:
+    """Defaults <- preset <- TOML file <- ``--set`` overrides, then :func:`check`."""
+    cfg = get_preset(preset) if preset else RunConfig()
+    if config_file:
+        apply_dict(cfg, load_toml(config_file))
+    apply_overrides(cfg, overrides or [])
+    return check(cfg)
+
+
+__all__ = ["check", "resolve"]
