@@ -152,6 +152,33 @@ def phase_diagram(
 
 
 @app.command()
+def landscape(
+    sweep_dir: Path = typer.Argument(..., help="A fixed-norm sweep over model.init_scale (e.g. "
+                                               "sweeps/omnigrok_mnist_landscape.toml)."),
+    y: str = typer.Option("task.train_size", "--y", help="The other axis of the sweep."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="PNG path (default: SWEEP_DIR/landscape.png)."),
+):
+    """Omnigrok's LU landscape: best train / test error vs alpha (slices and heatmaps), and its table."""
+    from groklab.report.landscape import landscape_table, plot_landscape
+    from groklab.store import write_parquet
+
+    try:
+        table = landscape_table(sweep_dir, y)
+        path = plot_landscape(table, output or sweep_dir / "landscape.png", y)
+    except ConfigError as e:
+        _fail(str(e))
+    write_parquet(sweep_dir / "landscape.parquet", table)
+    t = Table(title=f"{sweep_dir}: error = 1 - best accuracy over the run")
+    for col in (y, "alpha", "train error", "test error", "final test acc"):
+        t.add_column(col, justify="right")
+    for _, r in table.iterrows():
+        t.add_row(str(r[y]), f"{r['alpha']:.3g}", f"{r['train_error']:.3f}", f"{r['test_error']:.3f}",
+                  f"{r['final_test_acc']:.3f}")
+    out.print(t)
+    out.print(f"figure: {path}\ntable: {sweep_dir / 'landscape.parquet'}")
+
+
+@app.command()
 def theory(
     p: int = typer.Option(10, "--p", help="Symbols of the toy task (add_int, a <= b as in Liu et al.)."),
     n_splits: int = typer.Option(100, "--n-splits", help="Random training splits per fraction."),
@@ -223,7 +250,7 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Directo
         cfg, s = run.config, run.summary or {"members": [], "status": "?", "steps": 0}
         ms = s["members"]
         one = lambda k: ", ".join(_fmt(m[k]) for m in ms[:4]) + (" ..." if len(ms) > 4 else "")  # noqa: E731
-        t.add_row(p.name, f"{cfg.task.op} p={cfg.task.p} {cfg.task.fraction:g}", cfg.model.kind,
+        t.add_row(p.name, cfg.task.describe(), cfg.model.kind,
                   str(len(ms)), s["status"], str(s["steps"]), one("train_acc"), one("val_acc"),
                   one("step_val_99"), one("phase"))
     out.print(t)
@@ -236,6 +263,10 @@ def plot(
     member: Optional[int] = typer.Option(None, "--member", help="Only this ensemble member."),
     measures: Optional[str] = typer.Option(None, "--measures", "-m",
                                            help="Comma-separated saved metrics to draw under the accuracy."),
+    ensemble: bool = typer.Option(False, "--ensemble",
+                                  help="Every member in its own colour, labelled by its hyperparameters, "
+                                       "with the weight norm."),
+    title: Optional[str] = typer.Option(None, "--title", help="The figure's title (--ensemble)."),
     phases: bool = typer.Option(False, "--phases",
                                 help="The memorization / circuit formation / cleanup phases of Nanda et al. "
                                      "2023 (needs `groklab analyze RUN -m restricted_loss`)."),
@@ -243,13 +274,15 @@ def plot(
     """Accuracy and loss vs step (log x), train and val, events marked; from saved files.
     With --measures: accuracy and the named progress measures, one panel each. With --phases:
     accuracy with the phases of Nanda et al. 2023 shaded, and the losses they come from."""
-    from groklab.report.plots import plot_measures, plot_phases, plot_run
+    from groklab.report.plots import plot_ensemble, plot_measures, plot_phases, plot_run
     from groklab.store import RunDirError
 
-    if phases and measures:
-        _fail("--phases and --measures draw different figures: give one of them")
+    if sum([phases, bool(measures), ensemble]) > 1:
+        _fail("--phases, --measures and --ensemble draw different figures: give one of them")
     try:
-        if phases:
+        if ensemble:
+            path = plot_ensemble(run_dir, output, title)
+        elif phases:
             path = plot_phases(run_dir, output, member or 0)
         elif measures:
             path = plot_measures(run_dir, _names(measures), output, member or 0)
@@ -324,10 +357,16 @@ def presets():
 
 @app.command()
 def tasks():
-    """The binary operations (``task.op`` ids)."""
-    from groklab.tasks import OPS
+    """The task kinds (``task.kind``) and the binary operations (``task.op`` ids)."""
+    from groklab.tasks import OPS, TASK_CLASSES
 
-    t = Table()
+    k = Table(title="task.kind")
+    for col in ("kind", "inputs", "targets", "about"):
+        k.add_column(col)
+    for name, cls in TASK_CLASSES.items():
+        k.add_row(name, cls.input_kind, cls.target_kind, (cls.__doc__ or "").strip().splitlines()[0])
+    out.print(k)
+    t = Table(title="task.op (task.kind = algorithmic)")
     for col in ("op", "formula", "group", "needs prime", "commutative"):
         t.add_column(col)
     for o in OPS.values():

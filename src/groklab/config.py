@@ -76,6 +76,9 @@ class AlgorithmicConfig:
         _choice("task.layout", self.layout, LAYOUTS)
         _nonnegative("task.split_seed", self.split_seed)
 
+    def describe(self) -> str:
+        return f"{self.op} p={self.p} {self.fraction:g}"
+
 
 @dataclass
 class ImagesConfig:
@@ -99,6 +102,9 @@ class ImagesConfig:
             raise ConfigError("task.idx_dir", self.idx_dir, "dataset mnist_idx needs the directory of its IDX files")
         if self.dataset != "mnist_idx" and self.idx_dir is not None:
             raise ConfigError("task.idx_dir", self.idx_dir, f"only for dataset mnist_idx (this is {self.dataset!r})")
+
+    def describe(self) -> str:
+        return f"{self.dataset} train {self.train_size}"
 
 
 @dataclass
@@ -129,6 +135,9 @@ class TeacherStudentConfig:
             raise ConfigError("task.tol", self.tol, "must be positive")
         _nonnegative("task.teacher_seed", self.teacher_seed)
         _nonnegative("task.split_seed", self.split_seed)
+
+    def describe(self) -> str:
+        return f"teacher {'-'.join(map(str, [self.d_in, *self.hidden, self.d_out]))} n={self.n_train}"
 
 
 TaskConfig = Union[AlgorithmicConfig, ImagesConfig, TeacherStudentConfig]

@@ -172,7 +172,8 @@ PRESETS: dict[str, Preset] = {
             "(alpha x the default init's), AdamW 1e-3 wd 0, batch 100, 10,000 steps; sweep alpha x train size",
             {"task": _OMNIGROK_MNIST["task"], "model": _OMNIGROK_MNIST["model"],
              "optim": {**_OMNIGROK_MNIST["optim"], "weight_decay": 0.0},
-             "train": {**_OMNIGROK_MNIST["train"], "steps": 10_000, "batch_size": 100}},
+             "train": {**_OMNIGROK_MNIST["train"], "steps": 10_000, "batch_size": 100, "eval_every": 500,
+                       "checkpoints_per_decade": 1}},
             method={"norm_constraint": {"factor": 1.0, "include": "all"}},
         ),
         Preset(

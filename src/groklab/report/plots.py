@@ -9,6 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from groklab.measures._common import embedding  # noqa: E402
 from groklab.measures.fourier import fourier_basis, frequency_sq_norms, key_frequencies  # noqa: E402
@@ -50,8 +52,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, member: int | N
         txt = f"train≥99% @ {m.get('step_train_99')}\nval≥99% @ {m.get('step_val_99')}\nphase: {m.get('phase')}"
         ax_acc.text(0.02, 0.97, txt, transform=ax_acc.transAxes, va="top", fontsize=8,
                     bbox=dict(boxstyle="round", fc="white", alpha=0.8))
-    t = cfg.task
-    title = f"{t.op} p={t.p}, {t.fraction:.0%} {t.split} split, {cfg.model.kind}"
+    title = f"{_task_title(cfg)}, {cfg.model.kind}"
     for ax, name in ((ax_acc, "accuracy"), (ax_loss, "loss")):
         ax.set_xscale("log")
         ax.set_xlabel("optimization step")
@@ -62,6 +63,55 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, member: int | N
     ax_acc.set_ylim(-0.02, 1.02)
     fig.suptitle(title, fontsize=10)
     out = Path(out) if out else run.path / "curves.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+    return out
+
+
+def _task_title(cfg) -> str:
+    t = cfg.task
+    if t.kind == "algorithmic":
+        return f"{t.op} p={t.p}, {t.fraction:.0%} {t.split} split"
+    return t.describe()
+
+
+MEMBER_KEYS = (("init_scale", "α"), ("lr", "lr"), ("weight_decay", "wd"), ("seed", "seed"))
+
+
+def plot_ensemble(run_dir: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
+    """Every member of an ensemble in its own colour, labelled by the per-member values
+    that differ (init scale, lr, weight decay, seed): train (dashed) and held-out (solid)
+    accuracy vs step, and the weight norm, log x. Returns the PNG path."""
+    run = Run(run_dir)
+    df = run.metrics
+    if df.empty:
+        raise ValueError(f"{run.path}: no metrics yet")
+    ms = (run.summary or {"members": []})["members"]
+    members = sorted(df["member"].unique())
+    differ = [(k, sym) for k, sym in MEMBER_KEYS if len({m.get(k) for m in ms}) > 1] if ms else []
+    fig, (ax_acc, ax_wn) = plt.subplots(1, 2, figsize=(11, 3.9), constrained_layout=True,
+                                        gridspec_kw={"width_ratios": [1.6, 1]})
+    colors = plt.cm.tab10(np.arange(len(members)) % 10)
+    for e, c in zip(members, colors):
+        w = run.wide(e)
+        steps = w.index.to_numpy().clip(min=1)
+        name = ", ".join(f"{sym}={ms[e][k]:g}" if isinstance(ms[e][k], float) else f"{sym}={ms[e][k]}"
+                         for k, sym in differ) if e < len(ms) and differ else f"member {e}"
+        ax_acc.plot(steps, w["train_acc"], color=c, ls="--", lw=1.3, label=f"{name}: train")
+        ax_acc.plot(steps, w["val_acc"], color=c, lw=1.8, label=f"{name}: held out")
+        ax_wn.plot(steps, w["weight_norm"], color=c, lw=1.8, label=name)
+    for ax in (ax_acc, ax_wn):
+        ax.set_xscale("log")
+        ax.set_xlabel("optimization step")
+        ax.grid(alpha=0.3)
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(-0.02, 1.02)
+    ax_acc.legend(fontsize=8, loc="upper left")
+    ax_wn.set_ylabel("weight norm ||w||")
+    ax_wn.legend(fontsize=8)
+    fig.suptitle(title or f"{_task_title(run.config)}, {run.config.model.kind}", fontsize=10)
+    out = Path(out) if out else run.path / "ensemble.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)
     plt.close(fig)
@@ -117,10 +167,6 @@ def plot_fourier(run_dir: str | Path, step: int | None = None, out: str | Path |
     """The embedding's Fourier spectrum (norm per frequency, key frequencies marked) and the
     embedding projected on the top key frequency's cos/sin pair: the circle of Nanda et al.
     2023. From a saved checkpoint (the last by default)."""
-    import numpy as np
-    import torch
-
-
     run = Run(run_dir)
     step = run.checkpoint_steps[-1] if step is None else step
     model, task = run.model(step=step), run.task
@@ -215,7 +261,7 @@ def plot_phases(run_dir: str | Path, out: str | Path | None = None, member: int 
     ax_loss.plot(steps, w["val_loss"], color=VAL, lw=1.3, label="val")
     ax_loss.plot(cs, cp["restricted_loss"], color=RESTRICTED, lw=1.6, marker=".", ms=4, label="restricted (train rows)")
     ax_loss.plot(cs, cp["excluded_loss"], color=EXCLUDED, lw=1.6, marker=".", ms=4, label="excluded (train rows)")
-    ax_loss.axhline(math.log(run.config.task.p), color="k", lw=0.6, ls="--", alpha=0.6)
+    ax_loss.axhline(math.log(run.task.out_dim), color="k", lw=0.6, ls="--", alpha=0.6)  # chance
     ax_loss.set_yscale("log")
     ax_loss.set_ylabel("loss (nats)")
     ax_loss.legend(fontsize=7.5, loc="lower left", ncol=2)

@@ -20,6 +20,8 @@ from groklab.tasks.base import Task
 
 
 class TeacherStudentTask(Task):
+    """Inputs x (N, d_in) float64 and the teacher's outputs (N, d_out): regression."""
+
     kind = "teacher_student"
     input_kind, target_kind = "features", "vectors"
 
