@@ -24,6 +24,10 @@ def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = Non
             raise ConfigError("--measures", n, f"unknown measure; choose from {', '.join(measures.MEASURES)}")
     run = Run(run_dir)
     task = run.task
+    for n in names:
+        why = measures.task_kind_problem(n, task.kind, task.target_kind)
+        if why:
+            raise ConfigError("--measures", n, why)
     steps = run.checkpoint_steps if steps is None else steps
     options = {}
     if final_keys:

@@ -121,3 +121,15 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, groklab_cmd, sets, needle):
     assert r.returncode == 2, r.stdout + r.stderr
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_analyze_refuses_table_measures_on_images(tmp_path, groklab_cmd):
+    groklab.train(groklab.resolve("omnigrok_mnist", overrides=["task.dataset=digits", "task.train_size=100",
+                                                               "model.hidden=[8]", "train.steps=5"]),
+                  tmp_path / "d", progress=False)
+    r = subprocess.run(groklab_cmd + ["analyze", str(tmp_path / "d"), "-m", "weight_norm,fourier"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "needs a modular table" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = subprocess.run(groklab_cmd + ["analyze", str(tmp_path / "d"), "-m", "weight_norm,softmax_collapse"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
