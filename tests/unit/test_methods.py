@@ -4,6 +4,7 @@ state round trips, config errors, and a tiny end-to-end step through the driver.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from groklab.config import ConfigError, OptimConfig
 from groklab.models.common import ParamSpec
 from groklab.training.methods import (DecayToInit, GrokfastEMA, GrokfastMA, LossFn, MethodSet, NormConstraint,
                                       PerpGrad, build_methods, stablemax_s)
+from groklab.training import methods as M
 from groklab.training.optim import EnsembleOptimizer
 
 F64 = torch.float64
@@ -285,3 +287,54 @@ def test_autocast_bfloat16_trains_in_low_precision_and_evaluates_in_float32(tmp_
     m32, m16 = run32.metrics, run16.metrics
     first = lambda m: m[(m.step == 0) & (m.name != "time_s")].sort_values(["member", "name"]).value.tolist()  # noqa: E731
     assert first(m32) == first(m16)
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_a_new_method_is_one_class_and_one_registration():
+    @dataclass
+    class Knobs:
+        scale: M.PerMember = 0.5
+        on: bool = True
+
+        def check(self, key, E):
+            M._pm(f"{key}.scale", self.scale, E, 0.0, lo_open=True)
+
+    class Shrink(M.Method):
+        name, point, Config = "shrink_test", "post_step", Knobs
+
+        def __init__(self, opt, **knobs):
+            self.scale = M.per_member(self.knobs(knobs).scale, opt.E, opt.flat)
+
+        def __call__(self, opt, active, lr_scale=1.0):
+            opt.flat.mul_(torch.where(active.view(-1, 1), self.scale, 1.0))
+
+    M.register(Shrink)
+    try:
+        assert M.validate_methods({"shrink_test": True}, 2) == {"shrink_test": {"scale": 0.5, "on": True}}
+        with pytest.raises(ConfigError) as err:
+            M.validate_methods({"shrink_test": {"scale": 0.0}}, 2)
+        assert err.value.key == "method.shrink_test.scale"
+        with pytest.raises(ConfigError) as err:
+            M.validate_methods({"shrink_test": {"on": "yes"}}, 2)
+        assert err.value.key == "method.shrink_test.on"
+        opt = make_opt(2)
+        w = opt.flat.clone()
+        ms = build_methods({"shrink_test": {"scale": [0.5, 0.25]}}, opt)
+        ms.after_step(opt, torch.tensor([True, True]))
+        exact(opt.flat, w * torch.tensor([[0.5], [0.25]], dtype=F64))
+    finally:
+        del M.REGISTRY["shrink_test"]
+
+
+def test_config_json_records_every_knob_filled_in(tmp_path):
+    run = groklab.train(groklab.resolve("demo", overrides=[
+        "task.p=7", "model.d_model=8", "model.n_heads=2", "model.d_mlp=8", "train.steps=2",
+        "method.perp_grad=true", "method.grokfast.kind=ma"]), tmp_path / "r", progress=False)
+    import json
+
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())["method"]
+    assert saved == {"perp_grad": {"per_tensor": False, "renorm": False},
+                     "grokfast": {"kind": "ma", "window": 100, "lamb": 5.0, "warmup": True, "filter": "mean"}}
+    assert run.config.method == saved

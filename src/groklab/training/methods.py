@@ -31,7 +31,8 @@ resolved config holds every knob filled in (``validate_methods``), and that is w
 Within a point the order is fixed (whatever the order of the config dict): on the
 gradient, Grokfast first and then ⊥Grad (so the update that reaches the optimizer is
 orthogonal to the weights); after the step, decay-to-init first and then the norm
-constraint (so the norm holds exactly at the end of every step).
+constraint (so the norm holds exactly at the end of every step). Each class says where it goes by
+``order`` (lower first; a new method defaults to 50, between those).
 
 Gradient filters update their state for every member, active or not: the optimizer
 discards the update of inactive members and the loop never reactivates a member, so an
@@ -107,6 +108,7 @@ class Method:
     name = "method"
     kind = ""
     point = ""
+    order = 50  # within a point, lower runs first (ties: construction order)
 
     @dataclass
     class Config:  # knobs and their defaults; optionally check(self, key, E) for their values
@@ -152,7 +154,7 @@ class GrokfastEMA(Method):
     number of gradients seen.
     """
 
-    name, kind, point = "grokfast", "ema", "grad"
+    name, kind, point, order = "grokfast", "ema", "grad", 10
 
     @dataclass
     class Config:
@@ -205,7 +207,7 @@ class GrokfastMA(Method):
     W = max window (memory: W copies of the parameters) and the number of gradients seen.
     """
 
-    name, kind, point = "grokfast", "ma", "grad"
+    name, kind, point, order = "grokfast", "ma", "grad", 10
 
     @dataclass
     class Config:
@@ -286,7 +288,7 @@ class PerpGrad(Method):
     Stateless.
     """
 
-    name, point = "perp_grad", "grad"
+    name, point, order = "perp_grad", "grad", 100  # last: the update that leaves is orthogonal to w
     EPS = 1e-30
 
     @dataclass
@@ -373,7 +375,7 @@ class NormConstraint(Method):
     Construct it before the first step. State: the targets (E,).
     """
 
-    name, point = "norm_constraint", "post_step"
+    name, point, order = "norm_constraint", "post_step", 100  # last: the norm holds at the end of a step
 
     @dataclass
     class Config:
@@ -439,7 +441,7 @@ class DecayToInit(Method):
     ``optim.weight_decay = 0``. Construct it before the first step. State: w0 (E, P).
     """
 
-    name, point = "decay_to_init", "post_step"
+    name, point, order = "decay_to_init", "post_step", 10
 
     @dataclass
     class Config:
@@ -475,17 +477,19 @@ class DecayToInit(Method):
 class MethodSet:
     """The methods of one run, grouped by point, in the fixed order described above."""
 
-    GRAD_ORDER = ("grokfast", "perp_grad")
-    POST_ORDER = ("decay_to_init", "norm_constraint")
 
     def __init__(self, methods: list[Method]):
         names = [m.name for m in methods]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate methods: {names}")
         by = {m.name: m for m in methods}
-        self.loss_fn = by.get("loss")
-        self.grad_filters = [by[n] for n in self.GRAD_ORDER if n in by]
-        self.post_step = [by[n] for n in self.POST_ORDER if n in by]
+        at = lambda point: sorted((m for m in methods if m.point == point), key=lambda m: m.order)  # noqa: E731
+        losses = at("loss")
+        if len(losses) > 1:
+            raise ValueError(f"more than one loss method: {[m.name for m in losses]}")
+        self.loss_fn = losses[0] if losses else None
+        self.grad_filters = at("grad")
+        self.post_step = at("post_step")
         self.methods = ([self.loss_fn] if self.loss_fn else []) + self.grad_filters + self.post_step
 
     def __bool__(self) -> bool:
