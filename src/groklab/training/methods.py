@@ -53,6 +53,7 @@ from groklab.config import ConfigError, check_field_types
 from groklab.training.losses import LOSSES, log_stablemax, loss_per_member, stablemax_s
 
 PerMember = Union[float, list]  # a knob with one value per ensemble member (a sweep trains as one ensemble)
+PerMemberInt = Union[int, list]  # the same, integers
 INCLUDES = ("all", "weights", "body")
 
 # --------------------------------------------------------------------------- helpers
@@ -212,7 +213,7 @@ class GrokfastMA(Method):
     @dataclass
     class Config:
         kind: str = "ma"
-        window: Union[int, list] = 100  # gradients averaged (per member)
+        window: PerMemberInt = 100  # gradients averaged (per member)
         lamb: PerMember = 5.0
         warmup: bool = True  # no filtering until the window is full
         filter: str = "mean"  # mean | sum
@@ -605,7 +606,7 @@ def per_member_knobs() -> tuple[str, ...]:
         for cls in variants.values():
             for f in dataclasses.fields(cls.Config):
                 k = f"method.{name}.{f.name}"
-                if ("PerMember" in str(f.type) or f.name == "window") and k not in keys:
+                if "PerMember" in str(f.type) and k not in keys:
                     keys.append(k)
     return tuple(keys)
 
