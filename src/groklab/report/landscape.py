@@ -50,7 +50,9 @@ def landscape_table(sweep_dir: str | Path, y: str = "task.train_size") -> pd.Dat
         rows.append({y: r[y], "alpha": r[ALPHA], "seed": r["seed"],
                      "best_train_acc": best["train_acc"], "best_test_acc": best["val_acc"],
                      "final_train_acc": r["train_acc"], "final_test_acc": r["val_acc"]})
-    out = pd.DataFrame(rows).groupby([y, "alpha"], as_index=False).mean(numeric_only=True).drop(columns="seed")
+    rows = pd.DataFrame(rows)
+    out = rows.groupby([y, "alpha"], as_index=False).mean(numeric_only=True).drop(columns="seed")
+    out[y] = out[y].astype(df[y].dtype)  # a size stays an integer (iterrows made it float)
     out["train_error"] = 1 - out["best_train_acc"]
     out["test_error"] = 1 - out["best_test_acc"]
     return out.sort_values([y, "alpha"]).reset_index(drop=True)

@@ -96,8 +96,9 @@ def plot_ensemble(run_dir: str | Path, out: str | Path | None = None, title: str
     for e, c in zip(members, colors):
         w = run.wide(e)
         steps = w.index.to_numpy().clip(min=1)
+        keys = differ or MEMBER_KEYS[:1]  # one member (or all alike): its init scale
         name = ", ".join(f"{sym}={ms[e][k]:g}" if isinstance(ms[e][k], float) else f"{sym}={ms[e][k]}"
-                         for k, sym in differ) if e < len(ms) and differ else f"member {e}"
+                         for k, sym in keys) if e < len(ms) else f"member {e}"
         ax_acc.plot(steps, w["train_acc"], color=c, ls="--", lw=1.3, label=f"{name}: train")
         ax_acc.plot(steps, w["val_acc"], color=c, lw=1.8, label=f"{name}: held out")
         ax_wn.plot(steps, w["weight_norm"], color=c, lw=1.8, label=name)
