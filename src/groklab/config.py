@@ -50,7 +50,6 @@ LAYOUTS = ("ab=", "aopb=")
 EMBEDS = ("learned", "onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
 
 
-TASK_KINDS = ("algorithmic", "images", "teacher_student")
 IMAGE_DATASETS = ("mnist", "digits", "mnist1d", "mnist_idx")
 
 

@@ -58,8 +58,8 @@ def test_teacher_student_run_reports_regression_accuracy(tmp_path):
     # accuracy is the share of samples with mean squared error < 1e-3, recomputed from the model
     model, task = run.model(), run.task
     with torch.no_grad():
-        out = model(task.inputs[task.train_idx].float())
-    acc = float(((out - task.targets[task.train_idx].float()).square().mean(-1) < 1e-3).double().mean())
+        out = model(task.inputs[task.train_idx])  # run.task's data come in the model's dtype
+    acc = float(((out - task.targets[task.train_idx]).square().mean(-1) < 1e-3).double().mean())
     assert abs(acc - w["train_acc"].iloc[-1]) <= 0.011
 
 
@@ -125,7 +125,8 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, groklab_cmd, sets, needle):
 
 def test_analyze_refuses_table_measures_on_images(tmp_path, groklab_cmd):
     groklab.train(groklab.resolve("omnigrok_mnist", overrides=["task.dataset=digits", "task.train_size=100",
-                                                               "model.hidden=[8]", "train.steps=5"]),
+                                                               "model.hidden=[8]", "train.steps=5",
+                                                               "model.dtype=float64"]),  # data follow the model
                   tmp_path / "d", progress=False)
     r = subprocess.run(groklab_cmd + ["analyze", str(tmp_path / "d"), "-m", "weight_norm,fourier"],
                        capture_output=True, text=True)

@@ -172,7 +172,7 @@ def test_norm_constraint_is_omnigroks_projection_step_by_step(tmp_path):
     got = run.model()
     torch.testing.assert_close(got.dec_0_W[0].T, seq[0].weight, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(got.dec_1_b[0], seq[2].bias, rtol=1e-10, atol=1e-12)
-    norm = math.sqrt(sum(float(p.square().sum()) for p in got.parameters()))
+    norm = math.sqrt(sum(float(p.detach().square().sum()) for p in got.parameters()))
     assert abs(norm - math.sqrt(float(l2_init))) < 1e-9
 
 
@@ -257,3 +257,17 @@ def test_measures_that_need_a_table_are_refused_not_dropped():
         measures.compute(["fourier"], model, task)
     out = measures.compute(["weight_norm", "softmax_collapse"], model, task)
     assert out["weight_norm"].shape == (1,)
+
+
+def test_evaluation_in_chunks_equals_one_pass(monkeypatch):
+    from groklab.training import loop
+
+    cfg = resolve("omnigrok_mnist", overrides=["task.dataset=digits", "task.train_size=500", "model.hidden=[16]",
+                                               "model.dtype=float64", "model.init_scale=[1.0,4.0]"])
+    task = make_task(cfg.task, "cpu", torch.float64)
+    model = build_model(cfg, task)
+    whole = loop.evaluate(model, task, "mse")
+    monkeypatch.setattr(loop, "EVAL_CHUNK", 128)  # 1,797 rows: chunked
+    parts = loop.evaluate(model, task, "mse")
+    for k in whole:
+        torch.testing.assert_close(parts[k], whole[k], rtol=1e-12, atol=1e-12)

@@ -74,11 +74,11 @@ EVAL_CHUNK = 16_384  # rows per forward pass in evaluation (bounds memory on lar
 def evaluate(model, task, loss_kind: str) -> dict[str, torch.Tensor]:
     """Loss and accuracy on the train and val rows (held-out rows are ``val`` for every
     task kind), and the weight norm; each (E,)."""
+    small = len(task.targets) <= EVAL_CHUNK
+    every = model(task.inputs) if small else None  # (E, N_all, C): the whole data set in one pass
     out = {}
     for split, idx in (("train", task.train_idx), ("val", task.val_idx)):
-        if len(idx) <= EVAL_CHUNK and len(task.targets) <= EVAL_CHUNK:
-            if split == "train":  # the whole table in one pass, both splits read from it
-                every = model(task.inputs)  # (E, N_all, C)
+        if small:
             lg = every[:, idx]
         else:
             lg = torch.cat([model(task.inputs[idx[i: i + EVAL_CHUNK]]) for i in range(0, len(idx), EVAL_CHUNK)], 1)
