@@ -134,3 +134,5 @@ def test_analyze_refuses_table_measures_on_images(tmp_path, groklab_cmd):
     r = subprocess.run(groklab_cmd + ["analyze", str(tmp_path / "d"), "-m", "weight_norm,softmax_collapse"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    r = subprocess.run(groklab_cmd + ["fourier", str(tmp_path / "d")], capture_output=True, text=True)
+    assert r.returncode == 2 and "needs a modular table" in r.stderr

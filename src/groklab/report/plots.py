@@ -169,6 +169,9 @@ def plot_fourier(run_dir: str | Path, step: int | None = None, out: str | Path |
     embedding projected on the top key frequency's cos/sin pair: the circle of Nanda et al.
     2023. From a saved checkpoint (the last by default)."""
     run = Run(run_dir)
+    if run.config.task.kind != "algorithmic":
+        raise ValueError(f"{run.path}: the Fourier spectrum needs a modular table (task.kind='algorithmic'); "
+                         f"this run's task.kind is {run.config.task.kind!r}")
     step = run.checkpoint_steps[-1] if step is None else step
     model, task = run.model(step=step), run.task
     with torch.no_grad():
