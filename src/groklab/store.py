@@ -8,23 +8,29 @@
       checkpoints/
         step_00001234.safetensors   weights at log-spaced steps (kept, for analysis)
         resume.safetensors          weights + optimizer/RNG state + loop state (latest)
+        resume.prev.safetensors     the one before it (the fallback if the latest is damaged)
 
-Every write goes to a temporary file in the same directory, then ``os.replace`` — a killed
-process leaves either the old file or the new one, never half of one. Loading never
-unpickles: safetensors, JSON and Parquet only.
+Every write goes to a temporary file in the same directory, which is flushed to disk
+(``fsync``) before ``os.replace`` puts it in place, and the directory is flushed after: a
+killed process or a power cut leaves either the old file or the new one, never half of one
+or an empty one. Every safetensors file carries a SHA-256 of its tensors in its metadata,
+checked when it is read; a damaged latest resume checkpoint is passed over for the previous
+one, with one line saying so. Loading never unpickles: safetensors, JSON and Parquet only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import safe_open, save_file
 
 from groklab.config import ConfigError, RunConfig
 
@@ -44,11 +50,32 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _fsync(path: str | Path) -> None:
+    """Flush a file's (or a directory's) data and metadata to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in sorted name order."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k].detach().contiguous().cpu()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -62,7 +89,24 @@ def write_json(path: Path, obj: Any) -> None:
 
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {**(metadata or {}), "sha256": tensors_sha256(tensors)}
     _atomic(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, its checksum checked (files written
+    before checksums carry none and are read as they are). RunDirError naming the file
+    if it cannot be read or does not match."""
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for a bad header or short file
+        raise RunDirError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    want = meta.get("sha256")
+    if want is not None and tensors_sha256(tensors) != want:
+        raise RunDirError(f"{path}: checksum mismatch (the file is damaged)")
+    return tensors, meta
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:
@@ -96,6 +140,13 @@ class RunStore:
     @property
     def resume_path(self) -> Path:
         return self.ckpt_dir / "resume.safetensors"
+
+    @property
+    def prev_resume_path(self) -> Path:
+        return self.ckpt_dir / "resume.prev.safetensors"
+
+    def has_resume(self) -> bool:
+        return self.resume_path.is_file() or self.prev_resume_path.is_file()
 
     def weights_path(self, step: int) -> Path:
         return self.ckpt_dir / f"step_{step:08d}.safetensors"
@@ -139,7 +190,7 @@ class RunStore:
         return pd.read_parquet(p)
 
     def split(self) -> dict[str, torch.Tensor]:
-        return load_file(self.path / "split.safetensors")
+        return read_tensors(self.path / "split.safetensors")[0]
 
     def weight_steps(self) -> list[int]:
         return sorted(int(p.stem.split("_")[1]) for p in self.ckpt_dir.glob("step_*.safetensors"))
@@ -152,14 +203,39 @@ class RunStore:
             step = steps[-1]
         if step not in steps:
             raise RunDirError(f"no weights at step {step} in {str(self.path)!r}; saved steps: {steps}")
-        return step, load_file(self.weights_path(step))
+        return step, read_tensors(self.weights_path(step))[0]
 
     def load_resume(self) -> tuple[dict[str, torch.Tensor], dict]:
-        if not self.resume_path.is_file():
+        """The latest good resume checkpoint: the latest, or, if it is missing or damaged,
+        the one before it (one line on stderr says so)."""
+        if not self.has_resume():
             raise RunDirError(f"{str(self.path)!r} has no resume checkpoint")
-        with safe_open(self.resume_path, framework="pt") as f:
-            state = json.loads(f.metadata()["state"])
-        return load_file(self.resume_path), state
+        problem = f"{self.resume_path}: missing"
+        if self.resume_path.is_file():
+            try:
+                tensors, meta = read_tensors(self.resume_path)
+                return tensors, json.loads(meta["state"])
+            except (RunDirError, KeyError, json.JSONDecodeError) as e:
+                problem = str(e)
+        if not self.prev_resume_path.is_file():
+            raise RunDirError(f"{problem}; no earlier resume checkpoint to fall back on")
+        try:
+            tensors, meta = read_tensors(self.prev_resume_path)
+            state = json.loads(meta["state"])
+        except (RunDirError, KeyError, json.JSONDecodeError) as e:
+            raise RunDirError(f"{problem}; the previous checkpoint too: {e}") from None
+        print(f"groklab: {problem}; resuming from the previous checkpoint (step {state['loop']['step']})",
+              file=sys.stderr)
+        return tensors, state
+
+    @staticmethod
+    def _resume_step(path: Path) -> int | None:
+        """The step a resume checkpoint was written at, from its header alone (None if unreadable)."""
+        try:
+            with safe_open(path, framework="pt") as f:
+                return json.loads(f.metadata()["state"])["loop"]["step"]
+        except Exception:
+            return None
 
     # writes
     def write_metrics(self, rows: list[tuple[int, int, str, float]]) -> None:
@@ -174,6 +250,10 @@ class RunStore:
         write_tensors(self.weights_path(step), weights)
 
     def write_resume(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        """The new latest resume checkpoint; the old latest becomes the previous one (unless
+        it is of the same step, as when a run's last step is checkpointed twice)."""
+        if self.resume_path.is_file() and self._resume_step(self.resume_path) != state["loop"]["step"]:
+            os.replace(self.resume_path, self.prev_resume_path)
         write_tensors(self.resume_path, tensors, metadata={"state": json.dumps(state)})
 
 

@@ -96,7 +96,7 @@ def run_one(cfg: RunConfig, run_dir: str | Path, budget_s: float,
     check_device(cfg.train.device)
     if status == "partial":
         store = RunStore(run_dir)
-        BudgetTrainer(cfg, store, fresh=not store.resume_path.is_file(), budget_s=budget_s).run(progress=False)
+        BudgetTrainer(cfg, store, fresh=not store.has_resume(), budget_s=budget_s).run(progress=False)
         return "resumed"
     if run_dir.exists():  # killed before its config landed: nothing of value
         shutil.rmtree(run_dir)

@@ -443,5 +443,5 @@ def resume(run_dir: str | Path, progress: bool = True):
         return Run(run_dir)
     check_device(cfg.train.device)
     # killed before its first checkpoint: start again in the same directory
-    Trainer(cfg, store, fresh=not store.resume_path.is_file()).run(progress)
+    Trainer(cfg, store, fresh=not store.has_resume()).run(progress)
     return Run(run_dir)
