@@ -179,6 +179,116 @@ def landscape(
 
 
 @app.command()
+def emergence(
+    run_dir: Path = typer.Argument(..., help="A sparse-parity run with per-subtask losses (measures=['subtasks'])."),
+    member: int = typer.Option(0, "--member", help="Ensemble member."),
+    threshold: float = typer.Option(0.1, "--threshold", help="Loss (bits) below which a subtask counts as learned."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default: RUN_DIR/emergence.png)."),
+):
+    """Quanta: when each subtask is learned (in order of frequency?) and how abruptly."""
+    from groklab.quanta.emergence import emergence as run_emergence
+    from groklab.quanta.emergence import subtask_curves
+    from groklab.report.quanta_plots import plot_emergence
+    from groklab.run import Run
+    from groklab.store import RunDirError, write_parquet
+
+    try:
+        run = Run(run_dir)
+        curves = subtask_curves(run.metrics, member)
+    except (RunDirError, ValueError) as e:
+        _fail(str(e))
+    res = run_emergence(curves, threshold)
+    path = plot_emergence(curves, res, output or run_dir / "emergence.png")
+    write_parquet(run_dir / "emergence.parquet", res["table"].reset_index())
+    lo, hi = res["abruptness_iqr"]
+    out.print(f"{res['n_learned']}/{res['n_tasks']} subtasks below {threshold:g} bits; "
+              f"Spearman rho(rank, emergence step) = {res['spearman_rho']:.3f} (p = {res['spearman_p']:.2g}); "
+              f"median abruptness (t10 - t90) / t90 = {res['median_abruptness']:.3f} (IQR {lo:.3f}-{hi:.3f})")
+    out.print(f"figure: {path}\ntable: {run_dir / 'emergence.parquet'}")
+
+
+@app.command()
+def scaling(
+    sweep_dir: Path = typer.Argument(..., help="A sparse-parity sweep (e.g. sweeps/michaud2023_parity_laptop_N.toml)."),
+    x: str = typer.Option("model.hidden", "--x", help="model.hidden (parameters N) | task.train_size (D) | "
+                                                      "step (S: the loss curves of the largest model)"),
+    stat: Optional[str] = typer.Option(None, "--stat", help="final | min loss over training (default: min for D, "
+                                                            "else final, as the paper)"),
+    fit_range: Optional[str] = typer.Option(None, "--fit-range", help="lo,hi: fit X in [lo, hi) only "
+                                                                      "(steps: the paper's 500,15000)"),
+    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap replicates."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default: SWEEP_DIR/scaling_<x>.png)."),
+):
+    """Power-law scaling L ~ X^-alpha_X with a bootstrap 95% interval over seeds, against theory."""
+    from groklab.quanta.scaling import KINDS, bootstrap_power_law, scaling_points, steps_points, theory_exponent
+    from groklab.report.quanta_plots import plot_scaling
+    from groklab.store import RunDirError
+
+    if x not in KINDS:
+        _fail(f"--x={x!r}: choose from {', '.join(KINDS)}")
+    kind = KINDS[x]
+    try:
+        rng = None
+        if fit_range:
+            lo, hi = (float(v) for v in fit_range.split(","))
+            rng = (lo, hi)
+    except ValueError:
+        _fail(f"--fit-range={fit_range!r}: expected lo,hi")
+    try:
+        if kind == "S" and x == "step":
+            pts = steps_points(sweep_dir, step_range=rng)
+        else:
+            pts = scaling_points(sweep_dir, x, stat or ("min" if kind == "D" else "final"))
+            if rng:
+                pts = pts[(pts["x"] >= rng[0]) & (pts["x"] < rng[1])]
+        fit = bootstrap_power_law(pts, n_boot=n_boot)
+    except (ConfigError, RunDirError, ValueError) as e:
+        _fail(str(e))
+    alpha = float(pts["zipf_alpha"].iloc[0])
+    theory = theory_exponent(kind, alpha)
+    path = plot_scaling(pts, fit, kind, theory, output or sweep_dir / f"scaling_{x.replace('.', '_')}.png")
+    out.print(f"alpha_{kind} = {fit.exponent:.3f}, {fit.level:.0%} interval [{fit.ci_low:.3f}, {fit.ci_high:.3f}] "
+              f"({fit.n_x} values of {x}, {fit.n_runs} points, {fit.n_boot} bootstrap replicates); "
+              f"theory {theory:.3f} at Zipf alpha {alpha:g}")
+    out.print(f"figure: {path}")
+
+
+@app.command()
+def qdg(
+    run_dir: Path = typer.Argument(..., help="A trained sparse-parity run."),
+    member: int = typer.Option(0, "--member", help="Ensemble member."),
+    samples: int = typer.Option(2000, "--samples", help="Fresh samples drawn from the task's distribution."),
+    min_count: int = typer.Option(5, "--min-count", help="Cluster the subtasks with at least this many kept samples."),
+    with_control: bool = typer.Option(False, "--with-control", help="Keep the first layer's control-block rows."),
+    similarity: str = typer.Option("cos", "--similarity", help="cos (the paper's C) | abs (its C_abs)"),
+    n_clusters: Optional[int] = typer.Option(None, "--clusters", help="Clusters (default: the subtasks kept)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the samples and of the clustering."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default: RUN_DIR/qdg.png)."),
+):
+    """Quanta discovery from gradients: cluster per-sample gradients, score against the true subtasks."""
+    from groklab.quanta.qdg import qdg as run_qdg
+    from groklab.report.quanta_plots import plot_qdg
+    from groklab.run import Run
+    from groklab.store import RunDirError
+
+    try:
+        run = Run(run_dir)
+        if run.config.task.kind != "sparse_parity":
+            _fail(f"RUN_DIR={str(run_dir)!r}: QDG is scored on task.kind='sparse_parity'; "
+                  f"this run is {run.config.task.kind!r}")
+        res = run_qdg(run.model(), run.task, member, samples, min_count=min_count, n_clusters=n_clusters,
+                      with_control=with_control, similarity=similarity, seed=seed)
+    except (RunDirError, ValueError) as e:
+        _fail(str(e))
+    path = plot_qdg(res, output or run_dir / "qdg.png")
+    out.print(f"{res['n_learned']} subtasks learned; {res['n_kept']}/{res['n_drawn']} samples of them with loss < 0.1 "
+              f"nats ({res['n_rare_dropped']} more of subtasks with < {min_count} set aside), {res['n_subtasks']} "
+              f"subtasks; {res['n_clusters']} clusters on {res['n_params']} gradient coordinates ({similarity}): "
+              f"ARI {res['ari']:.3f}, NMI {res['nmi']:.3f}, homogeneity {res['homogeneity']:.3f}")
+    out.print(f"figure: {path}")
+
+
+@app.command()
 def theory(
     p: int = typer.Option(10, "--p", help="Symbols of the toy task (add_int, a <= b as in Liu et al.)."),
     n_splits: int = typer.Option(100, "--n-splits", help="Random training splits per fraction."),

@@ -44,6 +44,7 @@ AUTOCAST_DTYPES = ("bfloat16", "float16")
 ACTIVATIONS = ("relu", "gelu", "tanh")
 MODEL_KINDS = ("transformer", "toy", "mlp")
 IMPLS = ("fast", "reference")
+FIRST_LAYERS = ("gather", "dense")
 INITS = ("fan_in", "nanda", "torch")
 SPLITS = ("random", "prefix")
 LAYOUTS = ("ab=", "aopb=")
@@ -139,9 +140,49 @@ class TeacherStudentConfig:
         return f"teacher {'-'.join(map(str, [self.d_in, *self.hidden, self.d_out]))} n={self.n_train}"
 
 
-TaskConfig = Union[AlgorithmicConfig, ImagesConfig, TeacherStudentConfig]
+@dataclass
+class SparseParityConfig:
+    """``task.kind = "sparse_parity"``: multitask sparse parity (Michaud et al. 2023, "The
+    Quantization Model of Neural Scaling"; their ``scripts/sparse-parity-v4.py``). An input
+    is a one-hot control block naming subtask i (``n_tasks`` bits, first) and ``n_bits``
+    random bits; its label is the parity of subtask i's own ``k`` bits (distinct subsets,
+    drawn from ``split_seed``). Subtask i = 1, 2, ... is drawn with probability
+    proportional to i^-(zipf_alpha + 1) (the paper's alpha; their code's ``alpha`` is
+    zipf_alpha + 1)."""
+
+    kind: str = "sparse_parity"
+    n_tasks: int = 100
+    n_bits: int = 50  # the paper's n: random data bits after the control block
+    k: int = 3  # bits per subtask's parity
+    zipf_alpha: float = 0.4  # the paper's alpha: p_i proportional to i^-(alpha + 1)
+    train_size: Union[int, None] = None  # D fixed training samples; None: fresh samples every step
+    test_per_task: int = 1000  # held-out samples of every subtask (per-subtask loss and accuracy)
+    monitor_size: int = 10_000  # fresh samples only: rows of the training distribution for train_*
+    split_seed: int = 0  # the subsets, the fixed training set and the held-out set
+
+    def check(self) -> None:
+        for k in ("n_tasks", "n_bits", "k", "test_per_task", "monitor_size"):
+            _positive(f"task.{k}", getattr(self, k))
+        if self.k > self.n_bits:
+            raise ConfigError("task.k", self.k, f"more than task.n_bits={self.n_bits}")
+        if math.comb(self.n_bits, self.k) < self.n_tasks:
+            raise ConfigError("task.n_tasks", self.n_tasks,
+                              f"more than the {math.comb(self.n_bits, self.k)} distinct {self.k}-subsets "
+                              f"of {self.n_bits} bits")
+        if not (math.isfinite(self.zipf_alpha) and self.zipf_alpha >= 0):
+            raise ConfigError("task.zipf_alpha", self.zipf_alpha, "must be >= 0")
+        if self.train_size is not None:
+            _positive("task.train_size", self.train_size)
+        _nonnegative("task.split_seed", self.split_seed)
+
+    def describe(self) -> str:
+        data = "fresh" if self.train_size is None else f"D={self.train_size}"
+        return f"parity {self.n_tasks}x(n={self.n_bits},k={self.k}) a={self.zipf_alpha:g} {data}"
+
+
+TaskConfig = Union[AlgorithmicConfig, ImagesConfig, TeacherStudentConfig, SparseParityConfig]
 TASK_CONFIGS: dict[str, type] = {"algorithmic": AlgorithmicConfig, "images": ImagesConfig,
-                                  "teacher_student": TeacherStudentConfig}
+                                  "teacher_student": TeacherStudentConfig, "sparse_parity": SparseParityConfig}
 
 
 @dataclass
@@ -164,6 +205,8 @@ class ModelConfig:
     embed: str = "learned"  # mlp only: learned | onehot | cyclic | scalar | cyclic_sdr | scalar_sdr
     #   (fixed codes, not trained; d_embed is their width; groklab.models.mlp defines them)
     embed_init_scale: float = 1.0  # toy / mlp: multiplies the learned embedding's initial std
+    first_layer: str = "gather"  # mlp on sparse_parity: the one-hot control block as a row gather
+    #   (gather) or as a matrix product with the one-hot (dense); the same model and numbers
     # every model
     init_scale: PerMember = 1.0  # alpha multiplying every initialised parameter (Omnigrok): weights,
     #   and with init = torch the biases too (zero biases and LayerNorm gains stay as they are)
@@ -266,6 +309,7 @@ class RunConfig:
         _choice("model.act", m.act, ACTIVATIONS)
         _choice("model.dtype", m.dtype, DTYPES)
         _choice("model.embed", m.embed, EMBEDS)
+        _choice("model.first_layer", m.first_layer, FIRST_LAYERS)
         for k in ("n_layers", "d_model", "n_heads", "d_mlp", "d_embed"):
             _positive(f"model.{k}", getattr(m, k))
         if m.d_model % m.n_heads:

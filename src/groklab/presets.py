@@ -40,6 +40,12 @@ _OMNIGROK_MNIST = {
     "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
     "train": {"steps": 100_000, "batch_size": 200, "loss": "mse", "stop_val_acc": None, "evals_per_decade": 30},
 }
+# Michaud et al. 2023's multitask sparse parity (scripts/sparse-parity-v4.py; experiments/P-scaling-15):
+# one hidden ReLU layer, PyTorch's default init, cross-entropy on 2 logits, Adam (AdamW wd 0) lr 1e-3 with
+# torch's default betas, fresh samples every step
+_MICHAUD_MODEL = {"kind": "mlp", "act": "relu", "init": "torch", "init_scale": 1.0, "first_layer": "gather"}
+_MICHAUD_OPTIM = {"name": "adamw", "lr": 1e-3, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+_MICHAUD_TRAIN = {"loss": "cross_entropy", "stop_val_acc": None, "evals_per_decade": 30}
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -200,6 +206,33 @@ PRESETS: dict[str, Preset] = {
                 "train": {"steps": 3000, "batch_size": None},
             },
             method={**_NANDA_METHOD, "norm_constraint": {"factor": 1.0, "include": "all"}},
+        ),
+        Preset(
+            "michaud2023_parity",
+            "Michaud et al. 2023, The Quantization Model of Neural Scaling, Fig. 2: multitask sparse parity, "
+            "500 subtasks, n = 100, k = 3, Zipf alpha 0.4, fresh batches of 20,000, width 500, Adam 1e-3, "
+            "200,000 steps (a GPU run)",
+            {
+                "task": {"kind": "sparse_parity", "n_tasks": 500, "n_bits": 100, "k": 3, "zipf_alpha": 0.4,
+                         "train_size": None, "test_per_task": 1000},
+                "model": {**_MICHAUD_MODEL, "hidden": [500]},
+                "optim": _MICHAUD_OPTIM,
+                "train": {**_MICHAUD_TRAIN, "steps": 200_000, "batch_size": 20_000},
+                "measures": ["subtasks"],
+            },
+        ),
+        Preset(
+            "michaud2023_parity_laptop",
+            "michaud2023_parity on 2 CPU cores: 50 subtasks, n = 20, k = 3, Zipf alpha 0.4, fresh batches of "
+            "2,000, width 128, Adam 3e-3, 20,000 steps; subtasks emerge one by one in frequency order",
+            {
+                "task": {"kind": "sparse_parity", "n_tasks": 50, "n_bits": 20, "k": 3, "zipf_alpha": 0.4,
+                         "train_size": None, "test_per_task": 500},
+                "model": {**_MICHAUD_MODEL, "hidden": [128]},
+                "optim": {**_MICHAUD_OPTIM, "lr": 3e-3},
+                "train": {**_MICHAUD_TRAIN, "steps": 20_000, "batch_size": 2_000},
+                "measures": ["subtasks"],
+            },
         ),
     ]
 }

@@ -4,7 +4,8 @@
 task kinds, models, methods and measures, happen here, in one place:
 
 * the task section's own cross-checks (an op's modulus, ...: ``groklab.tasks.check_task``)
-* model and task fit: a task that gives feature vectors takes ``model.kind = "mlp"``; vector
+* model and task fit: a task that gives feature vectors or parity rows takes ``model.kind =
+  "mlp"``; fresh samples (sparse parity without ``train_size``) need a batch size; vector
   targets take the ``mse`` loss; ``model.init`` fits the model; a fixed MLP encoder fits
   the number of symbols
 * the ``method`` table: every knob checked and filled in from its method's typed config
@@ -32,12 +33,15 @@ def check(cfg: RunConfig) -> RunConfig:
     t, m, tr = cfg.task, cfg.model, cfg.train
     check_task(t)
     task_cls = TASK_CLASSES[t.kind]
-    if task_cls.input_kind == "features":
+    if task_cls.input_kind in ("features", "parity"):
         if m.kind not in FEATURE_MODELS:
-            raise ConfigError("model.kind", m.kind,
-                              f"task.kind={t.kind!r} gives feature vectors; use model.kind=mlp")
+            what = "feature vectors" if task_cls.input_kind == "features" else "parity rows"
+            raise ConfigError("model.kind", m.kind, f"task.kind={t.kind!r} gives {what}; use model.kind=mlp")
         if m.embed != "learned":
-            raise ConfigError("model.embed", m.embed, f"encodes tokens; task.kind={t.kind!r} gives feature vectors")
+            raise ConfigError("model.embed", m.embed, f"encodes tokens; task.kind={t.kind!r} has no tokens")
+        if t.kind == "sparse_parity" and t.train_size is None and tr.batch_size is None:
+            raise ConfigError("train.batch_size", tr.batch_size,
+                              "fresh samples (task.train_size = None) need a batch size")
     elif m.kind == "mlp" and m.embed not in ("learned", "onehot"):
         op = OPS[t.op]
         why = embed_problem(m.embed, 120 if op.group == "S5" else t.p, m.d_embed)

@@ -12,7 +12,7 @@ unless ``strict=True``.
 
 Each measure also declares what data it needs (``Measure.needs``): ``"any"``, ``"classes"``
 (class targets: algorithmic tables and images) or ``"table"`` (a modular table,
-``task.kind = "algorithmic"``). :func:`task_kind_problem` says why a measure cannot run on a
+``task.kind = "algorithmic"``) or ``"subtasks"`` (multitask sparse parity). :func:`task_kind_problem` says why a measure cannot run on a
 task kind; ``groklab.resolve`` refuses such a config, and :func:`compute` refuses to run
 such a measure when it is named, with the reason, rather than dropping it.
 """
@@ -51,6 +51,7 @@ from groklab.measures.numerics import (
 )
 from groklab.measures.parallelograms import embedding_scale, rqi, rqi_from_embedding
 from groklab.measures.phases import NandaPhases, nanda_phases
+from groklab.measures.subtasks import subtask_means, subtasks
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Measure:
     applies_to: Callable[[object, object], bool]
     citation: str
     metrics: tuple[str, ...] = field(default=())  # names it always produces (others may be added)
-    needs: str = "table"  # any | classes | table: the data it needs (see task_kind_problem)
+    needs: str = "table"  # any | classes | table | subtasks: the data it needs (see task_kind_problem)
 
 
 def _always(model, task) -> bool:
@@ -71,6 +72,10 @@ def _always(model, task) -> bool:
 
 def _classes(model, task) -> bool:
     return task.target_kind == "classes"
+
+
+def _subtasks_ok(model, task) -> bool:
+    return task.kind == "sparse_parity"
 
 
 def _fourier_ok(model, task) -> bool:
@@ -114,6 +119,9 @@ MEASURES: dict[str, Measure] = {
         Measure("softmax_collapse", softmax_collapse, "share of train rows", "cheap", _classes,
                 "Prieto et al. 2025, Grokking at the edge of numerical stability (ICLR)",
                 ("softmax_collapse", "zero_loss_fraction"), "classes"),
+        Measure("subtasks", subtasks, "bits / share", "cheap", _subtasks_ok,
+                "Michaud et al. 2023, The Quantization Model of Neural Scaling (NeurIPS)",
+                ("val_loss_bits",), "subtasks"),
     ]
 }
 
@@ -124,6 +132,8 @@ def task_kind_problem(name: str, task_kind: str, target_kind: str) -> str | None
     if needs == "table" and task_kind != "algorithmic":
         return (f"measure {name!r} needs a modular table (task.kind='algorithmic'); "
                 f"this task.kind is {task_kind!r}")
+    if needs == "subtasks" and task_kind != "sparse_parity":
+        return f"measure {name!r} needs subtasks (task.kind='sparse_parity'); this task.kind is {task_kind!r}"
     if needs == "classes" and target_kind != "classes":
         return f"measure {name!r} needs class targets; task.kind={task_kind!r} has {target_kind} targets"
     return None
@@ -172,7 +182,7 @@ def compute(names, model, task, options: dict[str, dict] | None = None,
 __all__ = [
     "MEASURES", "Measure", "compute", "applicable", "task_kind_problem",
     "weight_norm", "fourier", "fourier_neurons", "restricted_loss", "frequency_ablation", "rqi",
-    "description_length", "softmax_collapse",
+    "description_length", "softmax_collapse", "subtasks", "subtask_means",
     "fourier_basis", "frequency_sq_norms", "key_frequencies", "embedding_key_frequencies", "gini", "ipr",
     "neuron_frequency_fraction", "fourier_logit_measures", "rqi_from_embedding", "embedding_scale",
     "data_bits_from_logits", "model_bits_of", "softmax_collapse_from_logits", "ablate_frequencies",

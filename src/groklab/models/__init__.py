@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from groklab.config import RunConfig
 from groklab.models.common import DTYPES, EnsembleModule
-from groklab.models.mlp import MLPModel, ToyModel, VectorMLP, uses_prior_knowledge
+from groklab.models.mlp import MLPModel, ParityMLP, ToyModel, VectorMLP, uses_prior_knowledge
 from groklab.models.transformer import Transformer
 
 
@@ -13,7 +13,9 @@ def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
     On feature vectors (``task.input_kind == "features"``) the MLP reads them directly."""
     m = cfg.model
     E = cfg.n_members
-    if task.input_kind == "features":
+    if task.input_kind == "parity":
+        model = ParityMLP(E, task.n_tasks, task.n_bits, list(m.hidden), task.n_classes, m.act, m.init, m.first_layer)
+    elif task.input_kind == "features":
         model = VectorMLP(E, task.in_dim, task.out_dim, list(m.hidden), m.act, m.init)
     elif m.kind == "transformer":
         model = Transformer(E, task.vocab_size, task.seq_len, task.n_classes, m.n_layers,
@@ -29,4 +31,4 @@ def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
     return model.to(device)
 
 
-__all__ = ["build_model", "Transformer", "ToyModel", "MLPModel", "VectorMLP", "EnsembleModule", "uses_prior_knowledge"]
+__all__ = ["build_model", "Transformer", "ToyModel", "MLPModel", "ParityMLP", "VectorMLP", "EnsembleModule", "uses_prior_knowledge"]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from groklab.models.common import ACTS, EnsembleModule, ParamSpec, gather_rows, linear
 
@@ -159,14 +160,57 @@ class _Decoder(EnsembleModule):
                 self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), std=bound))
                 self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="zeros"))
 
-    def _decode(self, h: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
-        for i in range(self.n_dec):
+    def _decode(self, h: torch.Tensor, cache: dict | None = None, start: int = 0) -> torch.Tensor:
+        for i in range(start, self.n_dec):
             h = linear(h, getattr(self, f"dec_{i}_W"), getattr(self, f"dec_{i}_b"))
             if i < self.n_dec - 1:
                 h = ACTS[self.act_name](h)
                 if cache is not None:
                     cache[f"dec.{i}.hook_post"] = h
         return h
+
+
+class ParityMLP(_Decoder):
+    """Michaud et al. 2023's multitask-sparse-parity network: ``Linear(n_tasks + n_bits,
+    width) -> ReLU -> Linear(width, 2)`` (``hidden=[width]``; more widths, more layers), on
+    rows ``(task id, bits)`` (``groklab.tasks.sparse_parity``), PyTorch's default init
+    (``init="torch"``). Parameters: (n_tasks + n_bits + 1) w + 2 (w + 1), their 603 w + 2
+    at 500 tasks and 100 bits.
+
+    The first layer's input is [one-hot(task) ‖ bits]. ``first_layer="gather"`` adds row
+    ``task`` of W_0 to ``bits @ W_0[n_tasks:]`` instead of multiplying the one-hot: the
+    products it skips are exact zeros, so it is the same function (its sums are taken in
+    another order: equal up to rounding, tested) at n_bits / (n_tasks + n_bits) of the
+    work; its gradient is the same too (the rows of unseen tasks get zero).
+    ``first_layer="dense"`` is the plain matrix product, for comparison."""
+
+    def __init__(self, n_members: int, n_tasks: int, n_bits: int, hidden: list[int], n_classes: int = 2,
+                 act: str = "relu", init: str = "torch", first_layer: str = "gather"):
+        super().__init__(n_members)
+        self.act_name, self.n_tasks, self.first_layer = act, n_tasks, first_layer
+        self._declare_decoder(n_tasks + n_bits, hidden, n_classes, init)
+
+    def first(self, rows: torch.Tensor) -> torch.Tensor:
+        """rows (N, 1 + n_bits) or (E, N, 1 + n_bits) -> the first layer's pre-activations (E, N, w)."""
+        W, b = self.dec_0_W, self.dec_0_b
+        E = W.shape[0]
+        pm = rows.dim() == 3
+        task, bits = rows[..., 0].long(), rows[..., 1:].to(W.dtype)
+        if self.first_layer == "dense":
+            x = torch.cat([F.one_hot(task, self.n_tasks).to(W.dtype), bits], -1)
+            return linear(x if pm else x.expand(E, *x.shape), W, b)
+        data = linear(bits if pm else bits.expand(E, *bits.shape), W[:, self.n_tasks:], b)
+        return data + gather_rows(W, task, pm)
+
+    def forward(self, rows: torch.Tensor, cache: dict | None = None, last_only: bool = False) -> torch.Tensor:
+        """rows (N, 1 + n_bits) int, or per member (E, N, 1 + n_bits) -> logits (E, N, 2)."""
+        h = self.first(rows)
+        if self.n_dec == 1:
+            return h
+        h = ACTS[self.act_name](h)
+        if cache is not None:
+            cache["dec.0.hook_post"] = h
+        return self._decode(h, cache, start=1)
 
 
 class ToyModel(_Decoder):

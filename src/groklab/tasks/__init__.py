@@ -13,15 +13,17 @@ from types import ModuleType
 
 import torch
 
-from groklab.tasks import algorithmic, images, teacher_student
+from groklab.tasks import algorithmic, images, sparse_parity, teacher_student
 from groklab.tasks.algorithmic import OPS, AlgorithmicTask, Op, split_indices, table
 from groklab.tasks.base import Task, stratified_split
 from groklab.tasks.images import ImagesTask
+from groklab.tasks.sparse_parity import SparseParityTask
 from groklab.tasks.teacher_student import TeacherStudentTask
 
-KINDS: dict[str, ModuleType] = {"algorithmic": algorithmic, "images": images, "teacher_student": teacher_student}
+KINDS: dict[str, ModuleType] = {"algorithmic": algorithmic, "images": images, "teacher_student": teacher_student,
+                                "sparse_parity": sparse_parity}
 TASK_CLASSES: dict[str, type[Task]] = {"algorithmic": AlgorithmicTask, "images": ImagesTask,
-                                       "teacher_student": TeacherStudentTask}
+                                       "teacher_student": TeacherStudentTask, "sparse_parity": SparseParityTask}
 
 
 def check_task(cfg) -> None:
@@ -36,5 +38,5 @@ def make_task(cfg, device: str | torch.device = "cpu", dtype: torch.dtype | None
     return KINDS[cfg.kind].make(cfg).to(device, dtype)
 
 
-__all__ = ["KINDS", "TASK_CLASSES", "OPS", "Op", "Task", "AlgorithmicTask", "ImagesTask", "TeacherStudentTask", "make_task",
+__all__ = ["KINDS", "TASK_CLASSES", "OPS", "Op", "Task", "AlgorithmicTask", "ImagesTask", "TeacherStudentTask", "SparseParityTask", "make_task",
            "check_task", "split_indices", "stratified_split", "table"]

@@ -36,6 +36,17 @@ class Task:
         """Width of a feature vector (features tasks)."""
         return self.inputs.shape[-1]
 
+    fresh = False  # True: training batches are fresh samples (``sample``), not rows of train_idx
+
+    def row_weights(self, split: str) -> torch.Tensor | None:
+        """Weights of ``split``'s rows (summing to 1) for its reported loss and accuracy, or
+        None for the plain mean (every kind but sparse parity's held-out rows)."""
+        return None
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` fresh training samples (inputs, targets); tasks with ``fresh = True`` only."""
+        raise NotImplementedError(f"task.kind={self.kind!r} has a fixed training set")
+
     def correct(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """outputs (E, N, out_dim), targets (N, ...) -> (E, N) bool: which rows count as right.
         Classes: the arg-max is the target."""

@@ -27,7 +27,7 @@ from groklab.resolve import check
 from groklab.run import Run
 from groklab.store import RunStore
 from groklab.tasks import make_task
-from groklab.training.losses import loss_per_member
+from groklab.training.losses import loss_per_member, row_losses
 from groklab.training.methods import build_methods
 from groklab.training.optim import EnsembleOptimizer
 from groklab.training.schedule import eval_steps, log_steps
@@ -67,6 +67,30 @@ class BatchSampler:
         self.cursor = list(state["cursor"])
 
 
+class FreshSampler:
+    """Fresh training samples every step (``task.fresh``: sparse parity's infinite-data
+    regime), each member from its own generator seeded from its seed and the split seed,
+    so a member sees the same data alone or in an ensemble."""
+
+    def __init__(self, task, batch_size: int, seeds: list[int], split_seed: int):
+        self.task, self.B = task, batch_size
+        self.gens = [torch.Generator().manual_seed(1_000_003 * s + 7_919 * split_seed + 54_321) for s in seeds]
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets): (B, ...) for one member, (E, B, ...) for several."""
+        pairs = [self.task.sample(self.B, g) for g in self.gens]
+        if len(pairs) == 1:
+            return pairs[0]
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        return {f"fresh.{e}.gen": g.get_state() for e, g in enumerate(self.gens)}, {}
+
+    def load(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        for e, g in enumerate(self.gens):
+            g.set_state(tensors[f"fresh.{e}.gen"])
+
+
 EVAL_CHUNK = 16_384  # rows per forward pass in evaluation (bounds memory on large data sets)
 
 
@@ -83,8 +107,14 @@ def evaluate(model, task, loss_kind: str) -> dict[str, torch.Tensor]:
         else:
             lg = torch.cat([model(task.inputs[idx[i: i + EVAL_CHUNK]]) for i in range(0, len(idx), EVAL_CHUNK)], 1)
         tg = task.targets[idx]
-        out[f"{split}_loss"] = loss_per_member(lg, tg, loss_kind)
-        out[f"{split}_acc"] = task.correct(lg, tg).to(lg.dtype).mean(1)
+        w = task.row_weights(split)
+        if w is None:
+            out[f"{split}_loss"] = loss_per_member(lg, tg, loss_kind)
+            out[f"{split}_acc"] = task.correct(lg, tg).to(lg.dtype).mean(1)
+        else:  # a weighted mean (sparse parity: sum_i p_i x subtask i's mean)
+            w = w.to(lg.dtype)
+            out[f"{split}_loss"] = (row_losses(lg, tg, loss_kind) * w).sum(1)
+            out[f"{split}_acc"] = (task.correct(lg, tg).to(lg.dtype) * w).sum(1)
     sq = sum(p.detach().square().flatten(1).sum(1) for p in model.parameters())
     out["weight_norm"] = sq.sqrt()
     return out
@@ -130,8 +160,12 @@ class Trainer:
                                      as_t("optim.embed_lr"))
         self.methods = build_methods(cfg.method, self.opt, specs=self.model.specs)  # before any step
         n_train = len(self.task.train_idx)
-        self.full_batch = tr.batch_size is None or tr.batch_size >= n_train
-        self.sampler = None if self.full_batch else BatchSampler(n_train, tr.batch_size, cfg.member_values("train.seeds"))
+        seeds = cfg.member_values("train.seeds")
+        self.full_batch = not self.task.fresh and (tr.batch_size is None or tr.batch_size >= n_train)
+        if self.task.fresh:
+            self.sampler = FreshSampler(self.task, tr.batch_size, seeds, cfg.task.split_seed)
+        else:
+            self.sampler = None if self.full_batch else BatchSampler(n_train, tr.batch_size, seeds)
         self.eval_at = set(eval_steps(tr.steps, tr.eval_every, tr.evals_per_decade, tr.eval_min_gap))
         self.keep_at = set(log_steps(tr.steps, tr.checkpoints_per_decade))
         self.measure_at = set(log_steps(tr.steps, tr.measures_per_decade))
@@ -163,6 +197,8 @@ class Trainer:
                 # ---------------------------------------------------------- ALGO LOGIC
                 if self.full_batch:
                     inputs, targets = train_inputs, train_targets
+                elif self.task.fresh:  # fresh samples every step, (E, B, ...) per member
+                    inputs, targets = self.sampler.next()
                 else:
                     idx = self.sampler.next().to(self.device)  # (E, B) rows of the train split
                     inputs, targets = train_inputs[idx], train_targets[idx]

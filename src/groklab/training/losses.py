@@ -46,3 +46,19 @@ def loss_per_member(outputs: torch.Tensor, targets: torch.Tensor, kind: str) -> 
         lp = log_stablemax(outputs, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         return -lp.mean(1)
     return F.cross_entropy(outputs.reshape(E * N, C), targets.reshape(-1), reduction="none").view(E, N).mean(1)
+
+
+def row_losses(outputs: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """outputs (E, N, C), targets as in the module docstring -> the loss of every row (E, N)
+    (for weighted means; ``loss_per_member`` is its plain mean over rows)."""
+    E, N, C = outputs.shape
+    if targets.is_floating_point():
+        if kind != "mse":
+            raise ValueError(f"loss {kind!r} needs class targets; vector targets take mse")
+        return (outputs - targets.expand(E, N, C)).square().mean(2)
+    targets = targets.expand(E, N)
+    if kind == "mse":
+        return (outputs - F.one_hot(targets, C).to(outputs.dtype)).square().mean(2)
+    if kind == "stablemax":
+        return -log_stablemax(outputs, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return F.cross_entropy(outputs.reshape(E * N, C), targets.reshape(-1), reduction="none").view(E, N)

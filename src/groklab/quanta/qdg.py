@@ -1,0 +1,113 @@
+"""Quanta discovery from gradients (QDG; Michaud et al. 2023, Sec. 5 and their
+``experiments/clustering-0``), applied to multitask sparse parity, where the true quanta
+(the subtasks) are known, so the clusters can be scored: the paper could only inspect its
+clusters of language-model tokens by eye.
+
+Their steps, kept here: (1) samples the model predicts well (loss < 0.1 nats); (2) each
+sample's gradient of its own loss w.r.t. the parameters (here ``torch.func.vmap(grad)``);
+(3) each gradient normalised to unit length; (4) cosine similarities C = G G^T; (5) the
+angular affinity A = 1 - arccos(C) / pi; (6) ``sklearn`` spectral clustering on A
+(``affinity="precomputed"``, ``n_init=30``). groklab adds (7): the adjusted Rand index
+(and NMI) of the clusters against the true subtask.
+
+The first layer's rows for the one-hot control block receive a gradient only in the row of
+the sample's own subtask, which names the subtask outright; by default they are left out
+(``with_control=False``), so the clusters must come from the shared weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import SpectralClustering
+from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_mutual_info_score
+
+from groklab.measures.subtasks import subtask_means
+
+
+def per_sample_grads(model, member: int, rows: torch.Tensor, targets: torch.Tensor,
+                     with_control: bool = False, chunk: int = 1024) -> torch.Tensor:
+    """Each sample's cross-entropy gradient w.r.t. member ``member``'s parameters,
+    flattened: (N, P) float64. ``with_control=False`` drops the first layer's control rows."""
+    params = {n: p.detach()[member: member + 1] for n, p in model.named_parameters()}
+    n_tasks = getattr(model, "n_tasks", 0)
+
+    def loss(ps, row, y):
+        logits = torch.func.functional_call(model, ps, (row[None],))  # (1, 1, C)
+        return F.cross_entropy(logits[0], y[None])
+
+    per = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))
+    out = []
+    for i in range(0, len(rows), chunk):
+        g = per(params, rows[i: i + chunk], targets[i: i + chunk])
+        parts = []
+        for name, t in g.items():
+            t = t[:, 0]  # the member axis (one member)
+            if name == "dec_0_W" and n_tasks and not with_control:
+                t = t[:, n_tasks:]
+            parts.append(t.reshape(len(t), -1))
+        out.append(torch.cat(parts, 1).double())
+    return torch.cat(out)
+
+
+def angular_affinity(G: torch.Tensor, similarity: str = "cos") -> np.ndarray:
+    """Rows L2-normalised, cosine C = G G^T, affinity 1 - arccos(clip(C, -1, 1)) / pi.
+    ``similarity="abs"``: the paper's C_abs variant, |G_i| . |G_j| (element-wise absolute
+    values of the normalised gradients)."""
+    G = F.normalize(G.double(), p=2, dim=1)
+    if similarity == "abs":
+        G = G.abs()
+    elif similarity != "cos":
+        raise ValueError(f"similarity={similarity!r}: choose from cos, abs")
+    C = (G @ G.T).clamp(-1, 1).numpy()
+    return 1 - np.arccos(C) / math.pi
+
+
+def cluster_gradients(G: torch.Tensor, n_clusters: int, seed: int = 0, similarity: str = "cos") -> np.ndarray:
+    """Spectral clustering of the angular affinity of the gradients ``G`` (N, P) -> labels (N,)."""
+    sc = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", n_init=30, random_state=seed,
+                            assign_labels="kmeans")
+    return sc.fit_predict(angular_affinity(G, similarity))
+
+
+@torch.no_grad()
+def _losses(model, member: int, rows: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    lg = model(rows)[member]
+    return F.cross_entropy(lg.double(), y, reduction="none")
+
+
+def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0.1, learned_bits: float = 0.1,
+        min_count: int = 1, n_clusters: int | None = None, with_control: bool = False, similarity: str = "cos",
+        seed: int = 0) -> dict:
+    """QDG on ``n_samples`` fresh samples from the task's own (Zipf) distribution, drawn from
+    ``seed``. Kept: samples of the *learned* subtasks (held-out loss < ``learned_bits`` bits)
+    whose own loss is < ``loss_max`` nats (the paper's token filter), of subtasks with at
+    least ``min_count`` kept samples. Clusters: ``n_clusters`` (default: the number of
+    subtasks kept). Returns the true and found labels; the adjusted Rand index, NMI and
+    homogeneity (is each cluster one subtask?) against the true subtask; the cluster sizes."""
+    g = torch.Generator().manual_seed(seed)
+    rows, y = task.sample(n_samples, g)
+    sub_loss, _ = subtask_means(model, task)
+    learned = torch.nonzero(sub_loss[member] < learned_bits).flatten()
+    keep = (_losses(model, member, rows, y) < loss_max) & torch.isin(rows[:, 0].long(), learned)
+    rows, y = rows[keep], y[keep]
+    true = rows[:, 0].long().numpy()
+    ids, counts = np.unique(true, return_counts=True)
+    common = set(ids[counts >= min_count].tolist())
+    sel = np.array([t in common for t in true], bool)
+    rows, y, true = rows[torch.from_numpy(sel)], y[torch.from_numpy(sel)], true[sel]
+    k = n_clusters or len(common)
+    if len(common) < 2:
+        raise ValueError(f"QDG needs samples of at least two learned subtasks; found {len(common)}")
+    G = per_sample_grads(model, member, rows, y, with_control)
+    labels = cluster_gradients(G, k, seed, similarity)
+    return {"true": true + 1, "labels": labels, "n_clusters": k, "n_subtasks": len(common),
+            "n_learned": int(len(learned)),
+            "ari": float(adjusted_rand_score(true, labels)), "nmi": float(normalized_mutual_info_score(true, labels)),
+            "homogeneity": float(homogeneity_score(true, labels)),
+            "n_drawn": n_samples, "n_kept": int(len(true)), "n_rare_dropped": int((~sel).sum()),
+            "cluster_sizes": np.sort(np.bincount(labels))[::-1], "true_sizes": np.sort(counts[counts >= min_count])[::-1],
+            "n_params": int(G.shape[1]), "with_control": with_control, "similarity": similarity}
