@@ -197,13 +197,15 @@ def emergence(
         curves = subtask_curves(run.metrics, member)
     except (RunDirError, ValueError) as e:
         _fail(str(e))
-    res = run_emergence(curves, threshold)
+    res = run_emergence(curves, threshold, run.task.probs.numpy() if run.config.task.kind == "sparse_parity" else None)
     path = plot_emergence(curves, res, output or run_dir / "emergence.png")
     write_parquet(run_dir / "emergence.parquet", res["table"].reset_index())
     lo, hi = res["abruptness_iqr"]
     out.print(f"{res['n_learned']}/{res['n_tasks']} subtasks below {threshold:g} bits; "
               f"Spearman rho(rank, emergence step) = {res['spearman_rho']:.3f} (p = {res['spearman_p']:.2g}); "
-              f"median abruptness (t10 - t90) / t90 = {res['median_abruptness']:.3f} (IQR {lo:.3f}-{hi:.3f})")
+              f"median abruptness (t10 - t90) / t90 = {res['median_abruptness']:.3f} (IQR {lo:.3f}-{hi:.3f}); "
+              f"log-log slope of emergence step vs frequency {res['step_vs_frequency_slope']:.2f} "
+              f"(paper -0.81, theory -1)")
     out.print(f"figure: {path}\ntable: {run_dir / 'emergence.parquet'}")
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 CHUNK = 65_536  # rows per forward pass
 
 
+@torch.no_grad()
 def subtask_means(model, task) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss in bits, accuracy), each (E, n_tasks): subtask i's mean over its held-out rows."""
     rows, y = task.inputs[task.val_idx], task.targets[task.val_idx]

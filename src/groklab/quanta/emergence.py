@@ -65,15 +65,21 @@ def emergence_table(curves: pd.DataFrame, threshold: float = 0.1) -> pd.DataFram
     return pd.DataFrame(rows).set_index("rank")
 
 
-def emergence(curves: pd.DataFrame, threshold: float = 0.1) -> dict:
+def emergence(curves: pd.DataFrame, threshold: float = 0.1, probs=None) -> dict:
     """The table and its summary: subtasks learned, Spearman rho (rank vs emergence step)
-    and its p-value over them, median abruptness (and its interquartile range)."""
+    and its p-value over them, median abruptness (and its interquartile range). With the
+    subtasks' frequencies ``probs`` (rank 1 first) also the log-log slope of emergence step
+    against frequency (the paper's Fig. 8: -0.81; theory: -1)."""
     table = emergence_table(curves, threshold)
     learned = table.dropna(subset=["emergence_step"])
     rho, p = (spearmanr(learned.index, learned["emergence_step"]) if len(learned) >= 3 else (math.nan, math.nan))
     ab = learned["abruptness"].dropna()
+    slope = math.nan
+    if probs is not None and len(learned) >= 2:
+        f = np.asarray(probs, float)[learned.index.to_numpy() - 1]
+        slope = float(np.polyfit(np.log(f), np.log(learned["emergence_step"].to_numpy(float)), 1)[0])
     return {"table": table, "n_learned": int(len(learned)), "n_tasks": int(len(table)),
             "spearman_rho": float(rho), "spearman_p": float(p),
             "median_abruptness": float(ab.median()) if len(ab) else math.nan,
             "abruptness_iqr": (float(ab.quantile(0.25)), float(ab.quantile(0.75))) if len(ab) else (math.nan,) * 2,
-            "threshold_bits": threshold}
+            "threshold_bits": threshold, "step_vs_frequency_slope": slope}
