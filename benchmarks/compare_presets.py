@@ -1,4 +1,4 @@
-"""Every algorithmic preset against an older commit: the same few steps with both
+"""Every algorithmic preset (and the Omnigrok ones) against an older commit: the same few steps with both
 versions' code (one thread each), metrics compared exactly (time_s excluded).
 
     git worktree add /tmp/oldtree <commit>
@@ -14,7 +14,8 @@ import pandas as pd
 OLD = sys.argv[1] if len(sys.argv) > 1 else "/tmp/oldtree"
 NEW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 P = {"demo": 300, "nanda2023": 15, "power2022": 15, "liu2022_toy": 300, "challenge97": 15, "grokfast2024": 15,
-     "prieto2025_stablemax": 100, "fastest": 100, "fastest_transformer": 30, "thread_sdr": 60}
+     "prieto2025_stablemax": 100, "fastest": 100, "fastest_transformer": 30, "thread_sdr": 60,
+     "omnigrok_mnist": 30, "omnigrok_teacher_student": 100, "omnigrok_modadd_constrained": 5}
 for name, steps in P.items():
     res = {}
     for tag, src in (("old", f"{OLD}/src"), ("new", f"{NEW}/src")):

@@ -217,12 +217,14 @@ def scaling(
     stat: Optional[str] = typer.Option(None, "--stat", help="final | min loss over training (default: min for D, "
                                                             "else final, as the paper)"),
     fit_range: Optional[str] = typer.Option(None, "--fit-range", help="lo,hi: fit X in [lo, hi) only "
-                                                                      "(steps: the paper's 500,15000)"),
+                                                                      "(steps: the paper's 500,15000; D default: "
+                                                                      "from the first D below 0.95 bits)"),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap replicates."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default: SWEEP_DIR/scaling_<x>.png)."),
 ):
     """Power-law scaling L ~ X^-alpha_X with a bootstrap 95% interval over seeds, against theory."""
-    from groklab.quanta.scaling import KINDS, bootstrap_power_law, scaling_points, steps_points, theory_exponent
+    from groklab.quanta.scaling import (KINDS, bootstrap_power_law, from_first_below, scaling_points, steps_points,
+                                        theory_exponent)
     from groklab.report.quanta_plots import plot_scaling
     from groklab.store import RunDirError
 
@@ -243,6 +245,8 @@ def scaling(
             pts = scaling_points(sweep_dir, x, stat or ("min" if kind == "D" else "final"))
             if rng:
                 pts = pts[(pts["x"] >= rng[0]) & (pts["x"] < rng[1])]
+            elif kind == "D":  # as the paper: from the first D whose loss is below 0.95 bits
+                pts = from_first_below(pts, 0.95)
         fit = bootstrap_power_law(pts, n_boot=n_boot)
     except (ConfigError, RunDirError, ValueError) as e:
         _fail(str(e))

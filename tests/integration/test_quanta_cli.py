@@ -42,6 +42,11 @@ def test_parity_run_logs_subtasks_and_the_analyses_read_it(tmp_path, groklab_cmd
     last = df[df.step == df.step.max()].set_index("name").value
     assert last["subtask_loss_bits/1"] < 0.1 < last["subtask_loss_bits/8"]  # the most frequent is learned first
 
+    r = subprocess.run(groklab_cmd + ["plot", str(d), "-o", str(tmp_path / "p.png")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(groklab_cmd + ["runs", "--runs-dir", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0 and "parity" in r.stdout, r.stdout
+
     r = subprocess.run(groklab_cmd + ["emergence", str(d)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "Spearman" in r.stdout and (d / "emergence.png").read_bytes()[:4] == b"\x89PNG"

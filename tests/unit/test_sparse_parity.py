@@ -182,3 +182,11 @@ def test_emergence_of_planted_curves():
         assert t.loc[r, "abruptness"] == pytest.approx(9 ** 0.25 - 1, rel=0.05)
     assert math.isnan(t.loc[5, "emergence_step"])
     assert crossing(np.array([0, 10, 100]), np.array([1.0, 0.5, 0.0]), 0.25) == pytest.approx(math.sqrt(1000))
+
+
+def test_d_fit_starts_at_the_first_size_below_095_bits():
+    from groklab.quanta.scaling import from_first_below
+
+    pts = pd.DataFrame({"x": [1e3, 1e3, 2e3, 2e3, 4e3, 4e3, 8e3], "loss_bits": [1.0, 1.0, 0.99, 0.96, 0.9, 0.95, 0.7]})
+    assert sorted(from_first_below(pts)["x"].unique()) == [4e3, 8e3]  # 4e3's mean, 0.925, is the first below
+    assert from_first_below(pts.assign(loss_bits=1.0)).empty

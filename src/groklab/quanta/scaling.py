@@ -78,6 +78,14 @@ def bootstrap_power_law(df: pd.DataFrame, x: str = "x", y: str = "loss_bits", n_
     return PowerLawFit(est, icpt, float(lo), float(hi), level, len(xs), len(df), n_boot)
 
 
+def from_first_below(points: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """The points from the first X whose mean loss is below ``level`` bits on (the paper's D
+    fit starts there: below it the loss sits at the untrained 1 bit)."""
+    means = points.groupby("x")["loss_bits"].mean().sort_index()
+    below = means[means < level]
+    return points[points["x"] >= below.index[0]] if len(below) else points.iloc[:0]
+
+
 def _bits(cfg, values) -> np.ndarray:
     if cfg.train.loss != "cross_entropy":
         raise ConfigError("train.loss", cfg.train.loss, "scaling in bits needs the cross-entropy loss")

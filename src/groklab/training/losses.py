@@ -31,34 +31,30 @@ def log_stablemax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return s.log() - s.sum(dim, keepdim=True).log()
 
 
-def loss_per_member(outputs: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
-    """outputs (E, N, C), targets as in the module docstring -> mean loss per member (E,)."""
+def _squared_errors(outputs: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """(E, N, C) squared errors against vector targets or one-hot classes (mse only)."""
     E, N, C = outputs.shape
     if targets.is_floating_point():  # vectors
         if kind != "mse":
             raise ValueError(f"loss {kind!r} needs class targets; vector targets take mse")
-        return (outputs - targets.expand(E, N, C)).square().mean(dim=(1, 2))
-    targets = targets.expand(E, N)
-    if kind == "mse":
-        onehot = F.one_hot(targets, C).to(outputs.dtype)
-        return (outputs - onehot).square().mean(dim=(1, 2))
-    if kind == "stablemax":
-        lp = log_stablemax(outputs, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        return -lp.mean(1)
-    return F.cross_entropy(outputs.reshape(E * N, C), targets.reshape(-1), reduction="none").view(E, N).mean(1)
+        return (outputs - targets.expand(E, N, C)).square()
+    return (outputs - F.one_hot(targets.expand(E, N), C).to(outputs.dtype)).square()
 
 
 def row_losses(outputs: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
-    """outputs (E, N, C), targets as in the module docstring -> the loss of every row (E, N)
-    (for weighted means; ``loss_per_member`` is its plain mean over rows)."""
+    """outputs (E, N, C), targets as in the module docstring -> the loss of every row (E, N)."""
     E, N, C = outputs.shape
-    if targets.is_floating_point():
-        if kind != "mse":
-            raise ValueError(f"loss {kind!r} needs class targets; vector targets take mse")
-        return (outputs - targets.expand(E, N, C)).square().mean(2)
+    if kind == "mse" or targets.is_floating_point():
+        return _squared_errors(outputs, targets, kind).mean(2)
     targets = targets.expand(E, N)
-    if kind == "mse":
-        return (outputs - F.one_hot(targets, C).to(outputs.dtype)).square().mean(2)
     if kind == "stablemax":
         return -log_stablemax(outputs, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return F.cross_entropy(outputs.reshape(E * N, C), targets.reshape(-1), reduction="none").view(E, N)
+
+
+def loss_per_member(outputs: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """outputs (E, N, C), targets as in the module docstring -> mean loss per member (E,):
+    the mean of :func:`row_losses` (MSE as one mean over rows and outputs, as ``nn.MSELoss``)."""
+    if kind == "mse" or targets.is_floating_point():
+        return _squared_errors(outputs, targets, kind).mean(dim=(1, 2))
+    return row_losses(outputs, targets, kind).mean(1)
