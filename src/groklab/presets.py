@@ -14,6 +14,7 @@ class Preset:
     citation: str  # one line: source and what the recipe reproduces
     overrides: dict  # {section: {field: value}} of the RunConfig dataclasses
     method: dict = field(default_factory=dict)  # acceleration methods (RunConfig.method), if any
+    measures: list = field(default_factory=list)  # progress measures logged live (RunConfig.measures)
 
 
 # Power et al.'s 2-layer transformer (also the challenge's transformer entry), and the
@@ -218,8 +219,8 @@ PRESETS: dict[str, Preset] = {
                 "model": {**_MICHAUD_MODEL, "hidden": [500]},
                 "optim": _MICHAUD_OPTIM,
                 "train": {**_MICHAUD_TRAIN, "steps": 200_000, "batch_size": 20_000},
-                "measures": ["subtasks"],
             },
+            measures=["subtasks"],
         ),
         Preset(
             "michaud2023_parity_laptop",
@@ -231,8 +232,8 @@ PRESETS: dict[str, Preset] = {
                 "model": {**_MICHAUD_MODEL, "hidden": [128]},
                 "optim": {**_MICHAUD_OPTIM, "lr": 3e-3},
                 "train": {**_MICHAUD_TRAIN, "steps": 20_000, "batch_size": 2_000},
-                "measures": ["subtasks"],
             },
+            measures=["subtasks"],
         ),
     ]
 }
@@ -246,4 +247,5 @@ def get_preset(name: str) -> RunConfig:
     apply_dict(cfg, PRESETS[name].overrides)
     if PRESETS[name].method:
         apply_dict(cfg, {"method": copy.deepcopy(PRESETS[name].method)})
+    cfg.measures = list(PRESETS[name].measures)
     return cfg

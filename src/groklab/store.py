@@ -20,6 +20,9 @@ one, with one line saying so. Loading never unpickles: safetensors, JSON and Par
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -41,6 +44,23 @@ class RunDirError(RuntimeError):
     pass
 
 
+class DiskFullError(RunDirError):
+    """A write failed for want of space (or over a file-size limit); the run directory
+    still holds the previous complete files, and ``--resume`` continues once there is room."""
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_FULL_TEXTS = ("No space left on device", "os error 28", "File too large", "os error 27", "Disk quota exceeded")
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    """An out-of-space error, whichever library raised it (OSError's errno; pyarrow's and
+    safetensors' errors carry the OS message in their text)."""
+    if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+        return True
+    return any(t in str(e) for t in _FULL_TEXTS)
+
+
 # --------------------------------------------------------------------------- atomic writes
 
 
@@ -53,9 +73,12 @@ def _atomic(path: Path, write) -> None:
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync(path.parent)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if _is_disk_full(e):
+            raise DiskFullError(f"{path}: no space left to write it ({type(e).__name__}: {e}); the run directory "
+                                f"keeps its last complete files: free space, then continue with --resume") from None
         raise
 
 
@@ -114,8 +137,42 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
 
 
 def read_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """A JSON file; RunDirError naming it if it is not valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path}: damaged, not valid JSON ({e})") from None
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file; RunDirError naming it if it cannot be read."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a damaged file
+        raise RunDirError(f"{path}: damaged, not a readable Parquet file ({type(e).__name__}: {e})") from None
+
+
+# --------------------------------------------------------------------------- writer locks
+
+
+@contextlib.contextmanager
+def writer_lock(directory: Path, what: str):
+    """Hold an exclusive ``flock`` on ``directory/.lock`` while writing it: a second writer
+    (another ``groklab train --resume``, another ``groklab sweep``) is refused with one line
+    instead of writing the same files. The kernel drops the lock when its process dies, even
+    by SIGKILL, so a killed run never leaves a stale lock."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(f"{what} {str(directory)!r} is being written by another groklab process; "
+                              "wait for it to finish (or stop it) and run this again") from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 # --------------------------------------------------------------------------- run directory
@@ -155,7 +212,7 @@ class RunStore:
     @classmethod
     def create(cls, path: str | Path, cfg: RunConfig, split: dict[str, torch.Tensor]) -> "RunStore":
         path = Path(path)
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and any(p.name != ".lock" for p in path.iterdir()):
             raise RunDirError(f"run directory {str(path)!r} already exists; use --resume or another --name")
         store = cls(path)
         store.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +226,8 @@ class RunStore:
         if not p.is_file():
             raise RunDirError(f"{str(self.path)!r} is not a run directory (no config.json)")
         d = read_json(p)
+        if not isinstance(d, dict):
+            raise RunDirError(f"{p}: damaged, not a config (a JSON {type(d).__name__})")
         fmt = d.pop("format", 1)
         if not isinstance(fmt, int) or fmt > CONFIG_FORMAT:
             raise RunDirError(f"{str(self.path)!r} was written by a newer groklab (config format {fmt!r}; "
@@ -180,14 +239,22 @@ class RunStore:
 
     def summary(self) -> dict | None:
         p = self.path / "summary.json"
-        return read_json(p) if p.is_file() else None
+        if not p.is_file():
+            return None
+        s = read_json(p)
+        if not isinstance(s, dict) or not isinstance(s.get("members", []), list):
+            raise RunDirError(f"{p}: damaged, not a run summary")
+        return s
 
     def metrics(self) -> pd.DataFrame:
         p = self.path / "metrics.parquet"
         if not p.is_file():
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
                                  zip(METRIC_COLUMNS, ["int64", "int64", "str", "float64"])})
-        return pd.read_parquet(p)
+        df = read_parquet(p)
+        if list(df.columns) != METRIC_COLUMNS:
+            raise RunDirError(f"{p}: damaged, its columns are {list(df.columns)}, not {METRIC_COLUMNS}")
+        return df
 
     def split(self) -> dict[str, torch.Tensor]:
         return read_tensors(self.path / "split.safetensors")[0]

@@ -10,7 +10,7 @@ from groklab.quanta import emergence, subtask_curves
 
 @pytest.mark.golden
 def test_subtasks_emerge_in_frequency_order(tmp_path):
-    cfg = groklab.resolve("michaud2023_parity_laptop", overrides=["train.steps=6000", "task.test_per_task=200"])
+    cfg = groklab.resolve("michaud2023_parity_laptop", overrides=["train.steps=4000", "task.test_per_task=200"])
     run = groklab.train(cfg, tmp_path / "parity", progress=False)
     res = emergence(subtask_curves(run.metrics))
     assert res["n_learned"] >= 5

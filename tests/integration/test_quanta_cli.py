@@ -10,8 +10,24 @@ import time
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 import groklab
+from groklab.cli import app
+
+
+class _R:
+    def __init__(self, r):
+        self.returncode, self.stdout = r.exit_code, r.stdout
+        try:
+            self.stderr = r.stderr
+        except ValueError:  # older click: stderr mixed into output
+            self.stderr = r.output
+
+
+def cli(args, **_):
+    """The real CLI in this process (no interpreter start-up per call)."""
+    return _R(CliRunner().invoke(app, args, env={"COLUMNS": "250"}))
 
 SMALL = ["task.n_tasks=8", "task.n_bits=12", "task.test_per_task=100", "task.monitor_size=500",
          "model.hidden=[32]", "train.batch_size=500", "train.evals_per_decade=20"]
@@ -42,25 +58,24 @@ def test_parity_run_logs_subtasks_and_the_analyses_read_it(tmp_path, groklab_cmd
     last = df[df.step == df.step.max()].set_index("name").value
     assert last["subtask_loss_bits/1"] < 0.1 < last["subtask_loss_bits/8"]  # the most frequent is learned first
 
-    r = subprocess.run(groklab_cmd + ["plot", str(d), "-o", str(tmp_path / "p.png")], capture_output=True, text=True)
+    r = cli(["plot", str(d), "-o", str(tmp_path / "p.png")])
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(groklab_cmd + ["runs", "--runs-dir", str(tmp_path)], capture_output=True, text=True)
+    r = cli(["runs", "--runs-dir", str(tmp_path)])
     assert r.returncode == 0 and "parity" in r.stdout, r.stdout
 
-    r = subprocess.run(groklab_cmd + ["emergence", str(d)], capture_output=True, text=True)
+    r = cli(["emergence", str(d)])
     assert r.returncode == 0, r.stderr
     assert "Spearman" in r.stdout and (d / "emergence.png").read_bytes()[:4] == b"\x89PNG"
     table = pd.read_parquet(d / "emergence.parquet")
     assert table["emergence_step"].iloc[0] < 3000
 
-    r = subprocess.run(groklab_cmd + ["qdg", str(d), "--samples", "400", "--min-count", "3"],
-                       capture_output=True, text=True)
+    r = cli(["qdg", str(d), "--samples", "400", "--min-count", "3"])
     assert r.returncode == 0, r.stderr
     assert "ARI" in r.stdout and (d / "qdg.png").is_file()
 
     # post hoc: the same measure from the saved checkpoints
     before = df[df.name == "subtask_loss_bits/1"].set_index("step").value
-    r = subprocess.run(groklab_cmd + ["analyze", str(d), "-m", "subtasks"], capture_output=True, text=True)
+    r = cli(["analyze", str(d), "-m", "subtasks"])
     assert r.returncode == 0, r.stderr
     after = pd.read_parquet(d / "metrics.parquet")
     after = after[after.name == "subtask_loss_bits/1"].set_index("step").value
@@ -81,21 +96,18 @@ def test_width_sweep_and_scaling_fits(tmp_path, groklab_cmd):
     spec = tmp_path / "s.toml"
     spec.write_text('name = "s"\npreset = "michaud2023_parity_laptop"\nseeds = 2\n[base]\n'
                     + "".join(f'"{s.split("=")[0]}" = {s.split("=", 1)[1]}\n' for s in SMALL)
-                    + '"train.steps" = 600\n[axes]\n"model.hidden" = [[4], [8], [16]]\n')
+                    + '"train.steps" = 400\n[axes]\n"model.hidden" = [[4], [16]]\n')
     r = subprocess.run(groklab_cmd + ["sweep", str(spec), "--runs-dir", str(tmp_path), "-q"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(groklab_cmd + ["scaling", str(tmp_path / "s"), "--x", "model.hidden", "--n-boot", "200"],
-                       capture_output=True, text=True)
+    r = cli(["scaling", str(tmp_path / "s"), "--x", "model.hidden", "--n-boot", "200"])
     assert r.returncode == 0, r.stderr
     assert "alpha_N" in r.stdout and "theory 0.400" in r.stdout
     assert (tmp_path / "s" / "scaling_model_hidden.png").is_file()
-    r = subprocess.run(groklab_cmd + ["scaling", str(tmp_path / "s"), "--x", "step", "--fit-range", "50,600",
-                                      "--n-boot", "200"], capture_output=True, text=True)
+    r = cli(["scaling", str(tmp_path / "s"), "--x", "step", "--fit-range", "50,400", "--n-boot", "200"])
     assert r.returncode == 0, r.stderr
     assert "alpha_S" in r.stdout and "theory 0.286" in r.stdout
-    r = subprocess.run(groklab_cmd + ["scaling", str(tmp_path / "s"), "--x", "task.train_size"],
-                       capture_output=True, text=True)
+    r = cli(["scaling", str(tmp_path / "s"), "--x", "task.train_size"])
     assert r.returncode == 2 and "task.train_size" in r.stderr and "not an axis" in r.stderr
 
 
@@ -129,7 +141,7 @@ def test_killed_fresh_sample_run_resumes_bit_for_bit(tmp_path, groklab_cmd):
     (["train", "--preset", "michaud2023_parity_laptop", "--set", "model.first_layer=sparse"], "model.first_layer"),
 ])
 def test_bad_parity_inputs_exit_2_with_one_line(tmp_path, groklab_cmd, args, key):
-    r = subprocess.run(groklab_cmd + args + ["--runs-dir", str(tmp_path)], capture_output=True, text=True)
+    r = cli(args + ["--runs-dir", str(tmp_path)])
     assert r.returncode == 2 and key in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
@@ -139,5 +151,5 @@ def test_emergence_and_qdg_refuse_other_task_kinds(tmp_path, groklab_cmd):
     cfg = groklab.resolve("demo", overrides=["train.steps=5"])
     groklab.train(cfg, tmp_path / "demo", progress=False)
     for cmd in (["emergence", str(tmp_path / "demo")], ["qdg", str(tmp_path / "demo")]):
-        r = subprocess.run(groklab_cmd + cmd, capture_output=True, text=True)
+        r = cli(cmd)
         assert r.returncode == 2 and ("subtask" in r.stderr or "sparse_parity" in r.stderr), r.stderr

@@ -131,6 +131,57 @@ def test_killed_ensemble_sweep_resumes_its_group(tmp_path, baseline, groklab_cmd
     assert_same_results(pd.read_parquet(tmp_path / "toy" / "summary.parquet"), baseline)
 
 
+@pytest.mark.parametrize("executor", ["ensemble"])  # the lock is the sweep's, whatever its executor
+def test_second_sweep_on_the_same_directory_is_refused_and_the_first_finishes(tmp_path, baseline, groklab_cmd,
+                                                                             executor):
+    spec = write_spec(tmp_path)
+    cmd = groklab_cmd + ["sweep", str(spec), "--executor", executor, "--workers", "1", "--runs-dir", str(tmp_path),
+                         "-q"]
+    if executor == "ensemble":
+        cmd = [c for c in cmd if c not in ("--workers", "1")]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    record = tmp_path / "toy" / "sweep.json"
+    deadline = time.time() + 120
+    while not record.is_file() and time.time() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run(cmd, capture_output=True, text=True)
+    assert first.poll() is None, "the first sweep ended before the second started"
+    assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1, second.stderr
+    assert "being written by another groklab process" in second.stderr
+    # nor can a run directory the sweep is training be resumed beside it
+    runs = tmp_path / "toy" / ("groups" if executor == "ensemble" else "runs")
+    while first.poll() is None and not any(runs.glob("*/config.json")):
+        time.sleep(0.02)
+    busy = [p.parent for p in runs.glob("*/config.json") if not (p.parent / "summary.json").is_file()
+            or '"completed"' not in (p.parent / "summary.json").read_text()]
+    if busy and first.poll() is None:
+        r = subprocess.run(groklab_cmd + ["train", "--resume", str(busy[0]), "-q"], capture_output=True, text=True)
+        assert r.returncode in (0, 2), r.stderr  # 0 only if it finished in between
+        if r.returncode == 2:
+            assert "being written by another groklab process" in r.stderr
+    assert first.wait() == 0, first.stderr.read()
+    assert_same_results(pd.read_parquet(tmp_path / "toy" / "summary.parquet"), baseline)
+
+
+def test_sigterm_stops_a_sweep_resumably(tmp_path, baseline, groklab_cmd):
+    spec = write_spec(tmp_path)
+    cmd = groklab_cmd + ["sweep", str(spec), "--runs-dir", str(tmp_path), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    resume_ckpt = tmp_path / "toy" / "groups" / "g0000" / "checkpoints" / "resume.prev.safetensors"
+    deadline = time.time() + 300
+    while not resume_ckpt.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait() == 130
+    assert "interrupted" in proc.stderr.read()
+    s = (tmp_path / "toy" / "groups" / "g0000" / "summary.json").read_text()
+    assert '"status": "interrupted"' in s
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert_same_results(pd.read_parquet(tmp_path / "toy" / "summary.parquet"), baseline)
+
+
 def test_rerun_with_another_spec_or_executor_is_refused(tmp_path, baseline, groklab_cmd):
     spec = write_spec(tmp_path, steps=50)
     base = groklab_cmd + ["sweep", str(spec), "--runs-dir", str(tmp_path), "-q"]

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from groklab.config import ConfigError, RunConfig, set_value
-from groklab.store import RunStore, read_json, write_json, write_parquet
+from groklab.store import RunStore, read_json, write_json, write_parquet, writer_lock
 from groklab.sweep.spec import RunPoint, SweepSpec
 from groklab.resolve import check
 from groklab.training.loop import resume, train
@@ -144,6 +144,12 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, executor: str = "ensemble"
         raise ConfigError("--max-members", max_members, "must be at least 1")
     sweep_dir = Path(sweep_dir)
     jobs = plan(spec, sweep_dir, executor, max_members)
+    with writer_lock(sweep_dir, "sweep directory"):  # one sweep process per directory
+        return _run_locked(spec, sweep_dir, executor, jobs, workers, address, progress, log)
+
+
+def _run_locked(spec: SweepSpec, sweep_dir: Path, executor: str, jobs: list, workers, address, progress,
+                log) -> pd.DataFrame:
     record = _plan_record(spec, executor, jobs)
     record_path = sweep_dir / "sweep.json"
     if record_path.is_file():

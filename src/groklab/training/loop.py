@@ -25,7 +25,7 @@ from groklab.detect import member_events
 from groklab.models import DTYPES, build_model
 from groklab.resolve import check
 from groklab.run import Run
-from groklab.store import RunStore
+from groklab.store import RunDirError, RunStore, writer_lock
 from groklab.tasks import make_task
 from groklab.training.losses import loss_per_member, row_losses
 from groklab.training.methods import build_methods
@@ -330,6 +330,10 @@ class Trainer:
             self.store.write_summary(self.summary())
 
     def _restore(self) -> None:
+        saved = self.store.split()  # damaged or changed: stop before anything is written
+        if any(not torch.equal(saved[k], v) for k, v in self.task.split_tensors().items()):
+            raise RunDirError(f"{self.store.path / 'split.safetensors'}: differs from the split the config makes")
+        df = self.store.metrics()
         tensors, state = self.store.load_resume()
         self.st = LoopState(**state["loop"])
         self.model.load_state_dict({k[6:]: v.to(self.device) for k, v in tensors.items() if k.startswith("model.")})
@@ -338,7 +342,6 @@ class Trainer:
         self.methods.load_state_tensors({k: v.to(self.device) for k, v in tensors.items() if k.startswith("method.")})
         if self.sampler is not None:
             self.sampler.load(tensors, state["sampler"])
-        df = self.store.metrics()
         df = df[df["step"] <= self.st.step]
         self.rows = list(df.itertuples(index=False, name=None))
 
@@ -465,8 +468,9 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | 
     check_device(cfg.train.device)
     run_dir = Path(run_dir) if run_dir else Path(runs_dir) / default_run_name(cfg)
     task_split = make_task(cfg.task).split_tensors()
-    store = RunStore.create(run_dir, cfg, task_split)
-    Trainer(cfg, store, fresh=True).run(progress)
+    with writer_lock(run_dir, "run directory"):
+        store = RunStore.create(run_dir, cfg, task_split)
+        Trainer(cfg, store, fresh=True).run(progress)
     return Run(run_dir)
 
 
@@ -478,6 +482,7 @@ def resume(run_dir: str | Path, progress: bool = True):
     if summary and summary["status"] in ("completed", "stopped", "diverged"):
         return Run(run_dir)
     check_device(cfg.train.device)
-    # killed before its first checkpoint: start again in the same directory
-    Trainer(cfg, store, fresh=not store.has_resume()).run(progress)
+    with writer_lock(Path(run_dir), "run directory"):
+        # killed before its first checkpoint: start again in the same directory
+        Trainer(cfg, store, fresh=not store.has_resume()).run(progress)
     return Run(run_dir)
