@@ -9,13 +9,17 @@
         step_00001234.safetensors   weights at log-spaced steps (kept, for analysis)
         resume.safetensors          weights + optimizer/RNG state + loop state (latest)
         resume.prev.safetensors     the one before it (the fallback if the latest is damaged)
+      .lock                  flock'ed by the one process writing the directory
 
 Every write goes to a temporary file in the same directory, which is flushed to disk
 (``fsync``) before ``os.replace`` puts it in place, and the directory is flushed after: a
 killed process or a power cut leaves either the old file or the new one, never half of one
 or an empty one. Every safetensors file carries a SHA-256 of its tensors in its metadata,
 checked when it is read; a damaged latest resume checkpoint is passed over for the previous
-one, with one line saying so. Loading never unpickles: safetensors, JSON and Parquet only.
+one, with one line saying so; any other damaged file raises :class:`RunDirError` naming it
+before anything is written. A write that finds the disk full raises :class:`DiskFullError`
+naming the file, the previous complete files still in place. Loading never unpickles:
+safetensors, JSON and Parquet only.
 """
 
 from __future__ import annotations

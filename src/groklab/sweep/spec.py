@@ -40,6 +40,9 @@ from groklab.config import ConfigError, RunConfig, apply_dict, load_toml, set_va
 from groklab.presets import get_preset
 from groklab.resolve import check
 
+MAX_RUNS = 100_000  # runs one spec may expand to (an untrusted spec cannot ask for millions)
+MAX_AXIS_VALUES = 10_000  # values of one {log|linear, n} axis
+
 SPEC_KEYS = ("name", "preset", "config", "seeds", "mode", "samples", "sample_seed", "base", "axes")
 
 
@@ -85,6 +88,8 @@ class SweepSpec:
         if isinstance(seeds, int) and not isinstance(seeds, bool):
             if seeds < 1:
                 raise ConfigError("sweep.seeds", seeds, "must be at least 1")
+            if seeds > MAX_RUNS:
+                raise ConfigError("sweep.seeds", seeds, f"more than the {MAX_RUNS:,} runs a spec may hold")
             seeds = list(range(seeds))
         if (not isinstance(seeds, list) or not seeds
                 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
@@ -97,10 +102,16 @@ class SweepSpec:
         samples = d.get("samples", 0)
         if mode == "random" and (not isinstance(samples, int) or samples < 1):
             raise ConfigError("sweep.samples", samples, "random mode needs samples >= 1")
+        if mode == "random" and samples > MAX_RUNS:
+            raise ConfigError("sweep.samples", samples, f"more than the {MAX_RUNS:,} runs a spec may hold")
         raw_axes = d.get("axes", {})
         if not isinstance(raw_axes, dict):
             raise ConfigError("sweep.axes", raw_axes, "expected a table of key = values")
         axes = {k: _axis_values(k, v, mode) for k, v in _flatten(raw_axes).items()}
+        points = samples if mode == "random" else math.prod(len(v) for v in axes.values())
+        if points * len(seeds) > MAX_RUNS:
+            raise ConfigError("sweep.axes", f"{points:,} points x {len(seeds)} seeds",
+                              f"expands to {points * len(seeds):,} runs; a spec may hold {MAX_RUNS:,}")
         config = d.get("config")
         if config is not None:
             cpath = Path(config)
@@ -229,6 +240,8 @@ def _axis_values(key: str, v: Any, mode: str) -> list:
     n = v.get("n")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"{where}.n", n, "a grid axis needs n >= 1 values")
+    if n > MAX_AXIS_VALUES:
+        raise ConfigError(f"{where}.n", n, f"more than the {MAX_AXIS_VALUES:,} values an axis may hold")
     if kind == "log":
         vals = np.logspace(math.log10(lo), math.log10(hi), n)
     else:
