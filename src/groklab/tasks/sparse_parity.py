@@ -58,7 +58,8 @@ def draw_subsets(n_tasks: int, n_bits: int, k: int, seed: int) -> torch.Tensor:
 
 
 class SparseParityTask(Task):
-    """Rows ``(task id, n_bits data bits)`` int16; targets the parity (0/1) as classes."""
+    """Multitask sparse parity: rows (subtask id, data bits) int16; the label is the parity of
+    the subtask's k bits (classes 0/1)."""
 
     kind = "sparse_parity"
     input_kind, target_kind = "parity", "classes"
