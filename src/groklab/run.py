@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-import torch
 
 from groklab.config import RunConfig
 from groklab.models import DTYPES, build_model
@@ -55,9 +54,7 @@ class Run:
     def task(self):
         """The task with the split this run used (checked against the saved indices)."""
         task = make_task(self.config.task, "cpu", DTYPES[self.config.model.dtype])  # data as the model's dtype
-        saved = self.store.split()
-        if not torch.equal(saved["train_idx"], task.train_idx):
-            raise RuntimeError(f"{self.path}: the saved split differs from the one the config makes")
+        self.store.check_split(task)
         return task
 
     @property

@@ -263,6 +263,12 @@ class RunStore:
     def split(self) -> dict[str, torch.Tensor]:
         return read_tensors(self.path / "split.safetensors")[0]
 
+    def check_split(self, task) -> None:
+        """RunDirError unless the saved split (read and checksummed) is the one ``task`` makes."""
+        saved = self.split()
+        if any(not torch.equal(saved[k], v.cpu()) for k, v in task.split_tensors().items()):
+            raise RunDirError(f"{self.path / 'split.safetensors'}: differs from the split the config makes")
+
     def weight_steps(self) -> list[int]:
         return sorted(int(p.stem.split("_")[1]) for p in self.ckpt_dir.glob("step_*.safetensors"))
 
@@ -284,20 +290,27 @@ class RunStore:
         problem = f"{self.resume_path}: missing"
         if self.resume_path.is_file():
             try:
-                tensors, meta = read_tensors(self.resume_path)
-                return tensors, json.loads(meta["state"])
-            except (RunDirError, KeyError, json.JSONDecodeError) as e:
+                return self._read_resume(self.resume_path)
+            except RunDirError as e:
                 problem = str(e)
         if not self.prev_resume_path.is_file():
             raise RunDirError(f"{problem}; no earlier resume checkpoint to fall back on")
         try:
-            tensors, meta = read_tensors(self.prev_resume_path)
-            state = json.loads(meta["state"])
-        except (RunDirError, KeyError, json.JSONDecodeError) as e:
+            tensors, state = self._read_resume(self.prev_resume_path)
+        except RunDirError as e:
             raise RunDirError(f"{problem}; the previous checkpoint too: {e}") from None
         print(f"groklab: {problem}; resuming from the previous checkpoint (step {state['loop']['step']})",
               file=sys.stderr)
         return tensors, state
+
+    @staticmethod
+    def _read_resume(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+        """One resume checkpoint's tensors and loop state; RunDirError if either is damaged."""
+        tensors, meta = read_tensors(path)
+        try:
+            return tensors, json.loads(meta["state"])
+        except (KeyError, json.JSONDecodeError) as e:
+            raise RunDirError(f"{path}: damaged loop state ({type(e).__name__}: {e})") from None
 
     @staticmethod
     def _resume_step(path: Path) -> int | None:

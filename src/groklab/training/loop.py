@@ -25,7 +25,7 @@ from groklab.detect import member_events
 from groklab.models import DTYPES, build_model
 from groklab.resolve import check
 from groklab.run import Run
-from groklab.store import RunDirError, RunStore, writer_lock
+from groklab.store import RunStore, writer_lock
 from groklab.tasks import make_task
 from groklab.training.losses import loss_per_member, row_losses
 from groklab.training.methods import build_methods
@@ -330,9 +330,7 @@ class Trainer:
             self.store.write_summary(self.summary())
 
     def _restore(self) -> None:
-        saved = self.store.split()  # damaged or changed: stop before anything is written
-        if any(not torch.equal(saved[k], v) for k, v in self.task.split_tensors().items()):
-            raise RunDirError(f"{self.store.path / 'split.safetensors'}: differs from the split the config makes")
+        self.store.check_split(self.task)  # damaged or changed: stop before anything is written
         df = self.store.metrics()
         tensors, state = self.store.load_resume()
         self.st = LoopState(**state["loop"])
