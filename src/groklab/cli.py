@@ -98,6 +98,12 @@ def sweep(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="process/ray: parallel runs."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="The sweep goes in RUNS_DIR/<spec name>."),
     max_members: int = typer.Option(1024, "--max-members", help="ensemble: members per run directory."),
+    ray_storage: str = typer.Option("object-store", "--ray-storage",
+                                    help="ray: object-store (runs train on each worker's own disk and travel "
+                                         "back to this machine; no shared file system) | shared (every node "
+                                         "sees RUNS_DIR)."),
+    retries: int = typer.Option(3, "--retries", help="ray, object-store: times a run lost with its worker is "
+                                                     "started again from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Run a sweep; running it again skips finished runs and resumes interrupted ones."""
@@ -110,8 +116,8 @@ def sweep(
             _fail(f"--address {address} is for --executor ray (got {executor!r})")
         sweep_dir = runs_dir / s.name
         out.print(f"sweep directory: [bold]{sweep_dir}[/]")
-        df = run_sweep(s, sweep_dir, executor, workers=workers, address=address,
-                       max_members=max_members, progress=not quiet, log=out.print)
+        df = run_sweep(s, sweep_dir, executor, workers=workers, address=address, max_members=max_members,
+                       ray_storage=ray_storage, retries=retries, progress=not quiet, log=out.print)
     except (ConfigError, RunDirError) as e:
         _fail(str(e))
     except KeyboardInterrupt:

@@ -136,6 +136,15 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, meta
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """A file's bytes, written atomically and durably like every other file of a run."""
+    def w(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    _atomic(Path(path), w)
+
+
 def write_parquet(path: Path, df: pd.DataFrame) -> None:
     _atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
 

@@ -202,7 +202,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ray_cluster_gives_the_ensemble_results(tmp_path, baseline, groklab_cmd):
+def test_ray_cluster_on_a_shared_file_system_gives_the_ensemble_results(tmp_path, baseline, groklab_cmd):
     pytest.importorskip("ray", reason="Ray is installed by `make install` (groklab[ray])")
     ray_bin = str(Path(sys.executable).parent / "ray")
     port = _free_port()
@@ -213,7 +213,8 @@ def test_ray_cluster_gives_the_ensemble_results(tmp_path, baseline, groklab_cmd)
     assert start.returncode == 0, start.stderr
     try:
         r = subprocess.run(groklab_cmd + ["sweep", str(write_spec(tmp_path)), "--executor", "ray",
-                                          "--address", f"127.0.0.1:{port}", "--runs-dir", str(tmp_path), "-q"],
+                                          "--ray-storage", "shared", "--address", f"127.0.0.1:{port}",
+                                          "--runs-dir", str(tmp_path), "-q"],
                            capture_output=True, text=True, env=env)
         assert r.returncode == 0, r.stderr
     finally:

@@ -8,7 +8,13 @@ Executors (same runs, same numbers):
   directory whose members are runs of the sweep).
 * ``process``: one single-member run per task on a local process pool (``runs/r00000/``).
 * ``ray``: the same tasks on Ray, ``ray.init()`` locally or ``address=`` to join a cluster.
-  Every node must see the sweep directory (a shared file system).
+  ``ray_storage="object-store"`` (default): no shared file system needed. Each run trains in
+  a directory on its worker's own disk and, after every checkpoint, sends the files that
+  changed to the driver through Ray's object store; the driver alone writes the sweep
+  directory (``groklab.sweep.transfer``). A run whose worker or node dies is started again
+  from its last checkpoint that reached the driver (from scratch if none did), at most
+  ``retries`` times. ``ray_storage="shared"``: every node sees the sweep directory and
+  workers write their run directories in it themselves.
 
 Each layer is batch-invariant, so a member of an ensemble computes exactly what the same run
 computes alone (``tests/integration/test_sweep.py`` checks the executors agree).
@@ -38,11 +44,13 @@ import pandas as pd
 from groklab.config import ConfigError, RunConfig, set_value
 from groklab.store import RunStore, read_json, write_json, write_parquet, writer_lock
 from groklab.sweep.spec import RunPoint, SweepSpec
+from groklab.sweep.transfer import FileSet, Outbox, apply_files, read_files
 from groklab.resolve import check
 from groklab.training.loop import resume, train
 from groklab.training.methods import PER_MEMBER_KNOBS
 
 EXECUTORS = ("ensemble", "process", "ray")
+RAY_STORAGE = ("object-store", "shared")
 MEMBER_KEYS = ("optim.lr", "optim.weight_decay", "optim.embed_lr", "model.init_scale") + PER_MEMBER_KNOBS
 FINISHED = ("completed", "stopped", "diverged")
 RESULT_KEYS = ("phase", "step_train_99", "step_val_99", "seconds_val_99", "train_acc", "val_acc",
@@ -106,7 +114,8 @@ def _status(run_dir: Path) -> str:
 # --------------------------------------------------------------------------- one job
 
 
-def run_job(cfg_dict: dict, run_dir: str, threads: int | None = None, progress: bool = False) -> str:
+def run_job(cfg_dict: dict, run_dir: str, threads: int | None = None, progress: bool = False,
+            on_checkpoint: Callable[[int, bool], Any] | None = None) -> str:
     """Train (or resume, or skip) one run directory. Returns the status it found:
     "done" (skipped), "partial" (resumed) or "new" (trained). Runs in worker processes."""
     import torch
@@ -118,15 +127,49 @@ def run_job(cfg_dict: dict, run_dir: str, threads: int | None = None, progress: 
     if status == "done":
         return status
     if status == "partial":
-        resume(run_dir, progress=progress)
+        resume(run_dir, progress=progress, on_checkpoint=on_checkpoint)
         return status
     if run_dir.exists():  # a directory killed before its config landed holds nothing of value
         shutil.rmtree(run_dir)
     cfg = RunConfig.from_dict(cfg_dict)
     if threads:
         cfg.train.threads = threads
-    train(cfg, run_dir, progress=progress)
+    train(cfg, run_dir, progress=progress, on_checkpoint=on_checkpoint)
     return status
+
+
+_DONE = object()
+
+
+def ray_job(cfg_dict: dict, run_id: str, files: FileSet, threads: int = 1):
+    """A Ray task (a generator) for clusters without a shared file system: train or resume one
+    run in a node-local directory that starts as the driver's copy (``files``, {} for a new
+    run), yielding the files that changed after every checkpoint, and once more at the end."""
+    import queue
+    import tempfile
+    import threading
+
+    with tempfile.TemporaryDirectory(prefix="groklab-") as tmp:
+        local = Path(tmp) / run_id
+        apply_files(local, files)
+        outbox = Outbox(local, files)
+        sent: queue.Queue = queue.Queue()
+
+        def work():  # in a thread, so that this generator can yield while the run trains
+            try:
+                run_job(cfg_dict, str(local), threads, on_checkpoint=lambda step, final: sent.put(outbox.changed()))
+                sent.put(_DONE)
+            except BaseException as e:  # noqa: BLE001 - handed to the generator, which raises it
+                sent.put(e)
+
+        threading.Thread(target=work, name=f"groklab-{run_id}", daemon=True).start()
+        while (item := sent.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            if item:
+                yield item
+        if last := outbox.changed():
+            yield last
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -134,10 +177,15 @@ def run_job(cfg_dict: dict, run_dir: str, threads: int | None = None, progress: 
 
 def run_sweep(spec: SweepSpec, sweep_dir: str | Path, executor: str = "ensemble", *,
               workers: int | None = None, address: str | None = None, max_members: int = 1024,
+              ray_storage: str = "object-store", retries: int = 3,
               progress: bool = True, log: Callable[[str], Any] = print) -> pd.DataFrame:
     """Run (or continue) every run of ``spec`` in ``sweep_dir``; returns the summary."""
     if executor not in EXECUTORS:
         raise ConfigError("--executor", executor, f"choose from {', '.join(EXECUTORS)}")
+    if ray_storage not in RAY_STORAGE:
+        raise ConfigError("--ray-storage", ray_storage, f"choose from {', '.join(RAY_STORAGE)}")
+    if retries < 0:
+        raise ConfigError("--retries", retries, "must be 0 or more")
     if workers is not None and workers < 1:
         raise ConfigError("--workers", workers, "must be at least 1")
     if max_members < 1:
@@ -145,11 +193,12 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, executor: str = "ensemble"
     sweep_dir = Path(sweep_dir)
     jobs = plan(spec, sweep_dir, executor, max_members)
     with writer_lock(sweep_dir, "sweep directory"):  # one sweep process per directory
-        return _run_locked(spec, sweep_dir, executor, jobs, workers, address, progress, log)
+        return _run_locked(spec, sweep_dir, executor, jobs, workers, address, progress, log,
+                           ray_storage, retries)
 
 
 def _run_locked(spec: SweepSpec, sweep_dir: Path, executor: str, jobs: list, workers, address, progress,
-                log) -> pd.DataFrame:
+                log, ray_storage: str = "object-store", retries: int = 3) -> pd.DataFrame:
     record = _plan_record(spec, executor, jobs)
     record_path = sweep_dir / "sweep.json"
     if record_path.is_file():
@@ -176,7 +225,7 @@ def _run_locked(spec: SweepSpec, sweep_dir: Path, executor: str, jobs: list, wor
     elif executor == "process":
         _run_process(todo, workers or os.cpu_count() or 1, progress)
     else:
-        _run_ray(todo, workers, address, progress)
+        _run_ray(todo, workers, address, progress, ray_storage, retries, log)
     return summarize(sweep_dir)
 
 
@@ -213,7 +262,8 @@ def _run_process(jobs: list[Job], workers: int, progress: bool) -> None:
             raise
 
 
-def _run_ray(jobs: list[Job], workers: int | None, address: str | None, progress: bool) -> None:
+def _run_ray(jobs: list[Job], workers: int | None, address: str | None, progress: bool,
+             storage: str = "object-store", retries: int = 3, log: Callable[[str], Any] = print) -> None:
     try:
         import ray
     except ImportError:
@@ -226,19 +276,74 @@ def _run_ray(jobs: list[Job], workers: int | None, address: str | None, progress
         elif workers:
             kwargs["num_cpus"] = workers
         ray.init(**kwargs)
+    bar, task = _progress(len(jobs), progress)
     try:
-        remote = ray.remote(num_cpus=1)(run_job)
-        refs = [remote.remote(j.cfg.to_dict(), str(j.dir.resolve()), 1) for j in jobs]
-        bar, task = _progress(len(jobs), progress)
         with bar:
-            pending = list(refs)
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                ray.get(done)
-                bar.advance(task)
+            if storage == "shared":
+                remote = ray.remote(num_cpus=1)(run_job)
+                pending = [remote.remote(j.cfg.to_dict(), str(j.dir.resolve()), 1) for j in jobs]
+                while pending:
+                    done, pending = ray.wait(pending, num_returns=1)
+                    ray.get(done)
+                    bar.advance(task)
+            else:
+                _RayDriver(ray, retries, log).run(jobs, lambda: bar.advance(task))
     finally:
         if started:
             ray.shutdown()
+
+
+class _RayDriver:
+    """Runs jobs as :func:`ray_job` tasks and writes what they send into the sweep directory.
+    One thread a job in flight consumes its task's stream; a task lost to a dead worker or
+    node (any Ray system error, not an error of the run itself) is submitted again with the
+    driver's copy of the run directory."""
+
+    def __init__(self, ray, retries: int, log: Callable[[str], Any]):
+        self.ray, self.retries, self.log = ray, retries, log
+        self.remote = ray.remote(num_cpus=1, max_retries=0)(ray_job)  # retries are ours: from the last checkpoint
+        self.live: dict[str, Any] = {}
+        self.stopping = False
+
+    def run(self, jobs: list[Job], advance: Callable[[], Any]) -> None:
+        pool = cf.ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 64)), thread_name_prefix="groklab-ray")
+        futures = [pool.submit(self._drive, j) for j in jobs]
+        try:
+            for f in cf.as_completed(futures):
+                f.result()
+                advance()
+        except BaseException:
+            self.stopping = True
+            for f in futures:
+                f.cancel()
+            for gen in list(self.live.values()):
+                self.ray.cancel(gen, force=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    def _drive(self, job: Job) -> None:
+        ray = self.ray
+        for attempt in range(self.retries + 1):
+            if self.stopping:
+                return
+            gen = self.remote.remote(job.cfg.to_dict(), job.id, read_files(job.dir), 1)
+            self.live[job.id] = gen
+            try:
+                for ref in gen:
+                    apply_files(job.dir, ray.get(ref))
+                return
+            except ray.exceptions.RayTaskError as e:  # the run itself failed: no retry
+                raise (e.cause if isinstance(e.cause, Exception) else e) from None
+            except ray.exceptions.RayError as e:  # the worker or node was lost
+                if self.stopping or attempt == self.retries:
+                    raise
+                step = RunStore._resume_step(RunStore(job.dir).resume_path) if job.dir.is_dir() else None
+                where = f"its checkpoint at step {step}" if step is not None else "scratch"
+                self.log(f"  {job.id}: {type(e).__name__} (worker lost); retrying from {where} "
+                         f"(attempt {attempt + 2} of {self.retries + 1})")
+            finally:
+                self.live.pop(job.id, None)
 
 
 # --------------------------------------------------------------------------- results

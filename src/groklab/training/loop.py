@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -143,8 +144,10 @@ class LoopState:
 class Trainer:
     """Holds one run's objects; ``run()`` is the loop. Use :func:`train` / :func:`resume`."""
 
-    def __init__(self, cfg: RunConfig, store: RunStore, fresh: bool):
+    def __init__(self, cfg: RunConfig, store: RunStore, fresh: bool,
+                 on_checkpoint: Callable[[int, bool], Any] | None = None):
         self.cfg, self.store = cfg, store
+        self.on_checkpoint = on_checkpoint  # called as (step, final) after each checkpoint is written
         tr = cfg.train
         tune_malloc()
         if tr.threads:
@@ -328,6 +331,8 @@ class Trainer:
         self.store.write_resume(tensors, state)
         if final or step % self.cfg.train.checkpoint_every == 0:  # not at every log-spaced save
             self.store.write_summary(self.summary())
+        if self.on_checkpoint is not None:  # e.g. ship the run directory to a Ray driver
+            self.on_checkpoint(step, final)
 
     def _restore(self) -> None:
         self.store.check_split(self.task)  # damaged or changed: stop before anything is written
@@ -459,8 +464,9 @@ def default_run_name(cfg: RunConfig) -> str:
 
 
 def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | Path = "runs",
-          progress: bool = True):
+          progress: bool = True, on_checkpoint: Callable[[int, bool], Any] | None = None):
     """Train ``cfg`` (validated here) into ``run_dir`` (default: RUNS_DIR/<preset>-<time>).
+    ``on_checkpoint(step, final)`` is called after each checkpoint is complete on disk.
     Returns the :class:`groklab.Run`."""
     check(cfg)
     check_device(cfg.train.device)
@@ -468,11 +474,12 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | 
     task_split = make_task(cfg.task).split_tensors()
     with writer_lock(run_dir, "run directory"):
         store = RunStore.create(run_dir, cfg, task_split)
-        Trainer(cfg, store, fresh=True).run(progress)
+        Trainer(cfg, store, fresh=True, on_checkpoint=on_checkpoint).run(progress)
     return Run(run_dir)
 
 
-def resume(run_dir: str | Path, progress: bool = True):
+def resume(run_dir: str | Path, progress: bool = True,
+           on_checkpoint: Callable[[int, bool], Any] | None = None):
     """Continue a run from its last checkpoint (a finished run is returned as it is)."""
     store = RunStore(run_dir)
     cfg = check(store.config())
@@ -482,5 +489,5 @@ def resume(run_dir: str | Path, progress: bool = True):
     check_device(cfg.train.device)
     with writer_lock(Path(run_dir), "run directory"):
         # killed before its first checkpoint: start again in the same directory
-        Trainer(cfg, store, fresh=not store.has_resume()).run(progress)
+        Trainer(cfg, store, fresh=not store.has_resume(), on_checkpoint=on_checkpoint).run(progress)
     return Run(run_dir)
