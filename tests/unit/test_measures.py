@@ -147,6 +147,62 @@ def test_rqi_linear_vs_random_embedding():
     assert out["rqi_pred_acc"][0] > out["rqi_pred_acc"][1]
 
 
+def _liu_train_add_rqi_and_pred_acc(reprs: torch.Tensor, p: int, train_id, threshold_P=0.01):
+    """Liu et al.'s own computation, transliterated from toy/train_add.py (grokking-squared):
+    samples (i, j), i <= j, of non-modular a + b; RQI over their `parallelograms` list; the
+    predicted test accuracy from P0, PR and calculate_Dbar."""
+    D0_id = [(i, j) for i in range(p) for j in range(i, p)]
+    all_num = len(D0_id)
+    P0 = [{D0_id[i], D0_id[j]} for i in range(all_num) for j in range(i + 1, all_num)
+          if sum(D0_id[i]) == sum(D0_id[j])]
+    test_id = sorted(set(range(all_num)) - set(train_id))
+    reprs_scale = (reprs - reprs.mean(0).unsqueeze(dim=0)) / reprs.std(0).unsqueeze(dim=0)
+    parallelograms = torch.tensor([[i, n, j, m] for i in range(p) for j in range(i + 1, p) for m in range(j, p)
+                                   for n in range(m + 1, p) if (i + n - j - m) == 0])
+    dists = reprs_scale[parallelograms[:, :2]].sum(axis=1) - reprs_scale[parallelograms[:, 2:]].sum(axis=1)
+    rqi = torch.sum((dists ** 2).mean(1) < threshold_P).item() / len(parallelograms)
+    PR = []
+    for pg in P0:
+        (i, j), (m, n) = list(pg)
+        if torch.mean((reprs_scale[i] + reprs_scale[j] - reprs_scale[m] - reprs_scale[n]) ** 2) < threshold_P:
+            PR.append(pg)
+    Dbar_id = list(train_id)
+    for i1 in test_id:
+        for j1 in train_id:
+            if {D0_id[i1], D0_id[j1]} in PR:
+                Dbar_id.append(i1)
+                break
+    return rqi, (len(Dbar_id) - len(train_id)) / len(test_id), D0_id
+
+
+@pytest.mark.parametrize("kind", ["linear", "noisy", "random", "two_dim"])
+def test_rqi_and_predicted_accuracy_equal_liu_et_als_code(kind):
+    """Known answer: groklab's RQI and predicted accuracy equal the authors' own loops on
+    the toy task (a + b, p = 10, 45 of the 55 samples trained), on four representations."""
+    from groklab.config import AlgorithmicConfig
+    from groklab.measures.parallelograms import rqi_from_embedding
+
+    task = groklab.tasks.make_task(AlgorithmicConfig(op="add_int", p=10, fraction=45 / 55, dedupe_commutative=True,
+                                                     split_seed=3))
+    g = torch.Generator().manual_seed(7)
+    k = torch.arange(10, dtype=torch.float64)[:, None]
+    R = {"linear": 0.3 * k - 1.0,
+         "noisy": k + 0.04 * torch.randn(10, 1, generator=g, dtype=torch.float64),
+         "random": torch.rand(10, 1, generator=g, dtype=torch.float64) - 0.5,
+         "two_dim": torch.cat([k, k.square() / 9], 1) + 0.02 * torch.randn(10, 2, generator=g, dtype=torch.float64)}[kind]
+    D0_id = [(i, j) for i in range(10) for j in range(i, 10)]
+    row_of = {(int(a), int(b)): r for r, (a, b) in enumerate(zip(task.a, task.b))}
+    train_id = sorted(D0_id.index((min(int(task.a[r]), int(task.b[r])), max(int(task.a[r]), int(task.b[r]))))
+                      for r in task.train_idx.tolist())
+    assert len(train_id) == 45 and len(row_of) == 55
+    want_rqi, want_pred, _ = _liu_train_add_rqi_and_pred_acc(R, 10, train_id)
+    got = rqi_from_embedding(R[None], task)
+    assert got["rqi"].item() == pytest.approx(want_rqi, abs=1e-12)
+    assert got["rqi_pred_acc"].item() == pytest.approx(want_pred, abs=1e-12)
+    if kind == "linear":
+        assert want_rqi == 1.0 and got["rqi_train"].item() == 1.0
+
+
 def test_rqi_modular_uses_answer_mod_p():
     model, task = build(*TOY)  # a + b mod 11: a linear embedding is not modular
     with torch.no_grad():
@@ -230,7 +286,7 @@ def test_registry_every_measure_per_member(overrides):
     for name in measures.applicable(model, task):
         assert set(MEASURES[name].metrics) <= set(res)
     if "task.op=add_int" not in overrides:
-        assert REQUIRED <= set(res)
+        assert REQUIRED - ({"rqi"} if not overrides else set()) <= set(res)  # rqi: E_a + E_b models only
     assert res["weight_norm"][0] != res["weight_norm"][1]
     for e in range(2):
         one = single_member(model, overrides, e)

@@ -32,7 +32,7 @@ def test_parallelograms_hand_made():
 
 def test_parallelograms_match_rqi_reading():
     """A linear embedding with symbol k moved breaks exactly the quadruples whose v_q has a
-    nonzero k coefficient; the package's RQI must see the same P0."""
+    nonzero k coefficient; the package's RQI over the training samples must see the same P0(D)."""
     task = toy_task(0.6)
     q = T.parallelograms_of_task(task)
     assert len(q) > 0 and np.all(q[:, 0] + q[:, 1] == q[:, 2] + q[:, 3])
@@ -40,7 +40,7 @@ def test_parallelograms_match_rqi_reading():
     W = torch.arange(10, dtype=torch.float64)[:, None].clone()
     W[k] += 0.3
     coef = (q[:, 0] == k).astype(int) + (q[:, 1] == k) - (q[:, 2] == k) - (q[:, 3] == k)
-    rqi = rqi_from_embedding(W[None], task, delta=1e-6)["rqi"].item()
+    rqi = rqi_from_embedding(W[None], task, threshold=1e-12)["rqi_train"].item()
     assert rqi == pytest.approx(np.mean(coef == 0))
     assert rqi < 1.0
 

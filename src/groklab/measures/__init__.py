@@ -49,9 +49,10 @@ from groklab.measures.numerics import (
     softmax_collapse_from_logits,
     weight_norm,
 )
-from groklab.measures.parallelograms import embedding_scale, rqi, rqi_from_embedding
+from groklab.measures.parallelograms import normalized, rqi, rqi_from_embedding
 from groklab.measures.phases import NandaPhases, nanda_phases
 from groklab.measures.subtasks import subtask_means, subtasks
+from groklab.models.mlp import ToyModel
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ def _restricted_ok(model, task) -> bool:
     return is_modular_add(task) and is_zp(task) and has_embedding(model, task)
 
 
-def _rqi_ok(model, task) -> bool:
-    return is_table(task) and task.cfg.op in ("add", "add_int") and has_embedding(model, task)
+def _rqi_ok(model, task) -> bool:  # parallelograms mean something where a pair is E_a + E_b
+    return isinstance(model, ToyModel) and is_table(task) and task.cfg.op in ("add", "add_int")
 
 
 NANDA = "Nanda et al. 2023, Progress measures for grokking via mechanistic interpretability (ICLR)"
@@ -112,7 +113,7 @@ MEASURES: dict[str, Measure] = {
                                                  "key_loss_mean") for s in ("", "_all"))),
         Measure("rqi", rqi, "share", "costly", _rqi_ok,
                 "Liu et al. 2022, Towards Understanding Grokking: An Effective Theory of "
-                "Representation Learning (NeurIPS)", ("rqi", "rqi_pred_acc")),
+                "Representation Learning (NeurIPS)", ("rqi", "rqi_train", "rqi_pred_acc")),
         Measure("description_length", description_length, "bits", "costly", _classes,
                 "DeMoss et al. 2024, The Complexity Dynamics of Grokking; MDL (Grünwald 2007)",
                 ("data_bits", "model_bits", "description_bits"), "classes"),
@@ -184,7 +185,7 @@ __all__ = [
     "weight_norm", "fourier", "fourier_neurons", "restricted_loss", "frequency_ablation", "rqi",
     "description_length", "softmax_collapse", "subtasks", "subtask_means",
     "fourier_basis", "frequency_sq_norms", "key_frequencies", "embedding_key_frequencies", "gini", "ipr",
-    "neuron_frequency_fraction", "fourier_logit_measures", "rqi_from_embedding", "embedding_scale",
+    "neuron_frequency_fraction", "fourier_logit_measures", "rqi_from_embedding", "normalized",
     "data_bits_from_logits", "model_bits_of", "softmax_collapse_from_logits", "ablate_frequencies",
     "phases", "nanda_phases", "NandaPhases",
 ]

@@ -10,9 +10,8 @@ For every run of a sweep over the training fraction (and split seed) of the toy 
   answer coverage;
 * ``step_linear``: the first saved checkpoint at which the representation is linear
   (``linearity >= LINEAR_R2``) — the time the theory says scales as 1/lambda3. (Liu et al.
-  read it off RQI > 0.95; groklab's RQI uses a strict delta = 0.05 x the embedding's RMS
-  spread, under which near-linear 1-D representations of p = 10 sit at RQI 0.5-0.8, so the
-  linear fit is the steadier clock here.)
+  read it off RQI > 0.95, their ``iter_rqi``; the two clocks are compared in
+  ``benchmarks/RESULTS.md``.)
 
 The measured critical fraction is where the share of generalizing runs first reaches half
 of its plateau (the share at the largest fraction), by linear interpolation between grid

@@ -6,8 +6,9 @@ representation is "good" when it keeps every parallelogram of the training set:
 
 * D = the training pairs (i, j); P0(D) = ordered quadruples (i, j, m, n) of two training
   pairs with the same answer (i + j = m + n for ``add_int``, (i + j) mod p equal for
-  ``add``), excluding the trivial ones where {m, n} = {i, j} as multisets. This is the same
-  reading as the RQI of :mod:`groklab.measures.parallelograms` (ordered pairs of train rows).
+  ``add``), excluding the trivial ones where {m, n} = {i, j} as multisets. This is the set
+  of ``rqi_train`` in :mod:`groklab.measures.parallelograms` (there counted once per
+  unordered pair of samples).
 * Effective loss  l_eff = l0 / Z0,
       l0 = (1/|P0|) sum_{(i,j,m,n) in P0} |E_i + E_j - E_m - E_n|^2,   Z0 = sum_k |E_k|^2,
   trained by gradient flow dE/dt = -grad l_eff (Z0 removes the collapse E -> 0).
