@@ -10,16 +10,16 @@ SMALL = ["task.p=13", "model.d_model=16", "model.n_heads=2", "model.d_mlp=32", "
 
 
 def test_live_measures_and_analyze(tmp_path, groklab_cmd):
-    cfg = groklab.resolve("demo", overrides=SMALL + ['measures=["fourier","softmax_collapse","rqi"]',
+    cfg = groklab.resolve("demo", overrides=SMALL + ['measures=["fourier","softmax_collapse","fourier_neurons"]',
                                                      "train.measures_per_decade=4"])
     run = groklab.train(cfg, tmp_path / "m", progress=False)
     df = run.metrics
     names = set(df.name)
-    assert {"fourier_key_share", "softmax_collapse", "rqi"} <= names
+    assert {"fourier_key_share", "softmax_collapse", "fourier_neuron_frac"} <= names
     evals = set(df[df.name == "val_acc"].step)
     assert set(df[df.name == "fourier_key_share"].step) == evals  # cheap: every evaluation
-    rqi_steps = set(df[df.name == "rqi"].step)
-    assert rqi_steps < evals and {0, 40} <= rqi_steps  # costly: its own sparser schedule
+    costly_steps = set(df[df.name == "fourier_neuron_frac"].step)
+    assert costly_steps < evals and {0, 40} <= costly_steps  # costly: its own sparser schedule
     assert (df.groupby(["step", "member", "name"]).size() == 1).all()  # no duplicate rows
 
     r = subprocess.run(groklab_cmd + ["analyze", str(run.path), "--measures", "restricted_loss,description_length"],
@@ -49,6 +49,17 @@ def test_live_measures_and_analyze(tmp_path, groklab_cmd):
     assert r.returncode == 0 and "restricted_loss" in r.stdout
 
 
+def test_a_live_measure_that_does_not_apply_is_refused_before_anything_is_written(tmp_path):
+    import pytest
+
+    from groklab.config import ConfigError
+
+    cfg = groklab.resolve("demo", overrides=SMALL + ['measures=["fourier","rqi"]'])  # rqi: toy models only
+    with pytest.raises(ConfigError, match="measure 'rqi' does not apply here: it needs the toy model"):
+        groklab.train(cfg, tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+
+
 def test_measure_and_fourier_plots(tmp_path, groklab_cmd):
     run = groklab.train(groklab.resolve("demo", overrides=SMALL + ['measures=["fourier"]']), tmp_path / "f",
                         progress=False)
@@ -57,7 +68,7 @@ def test_measure_and_fourier_plots(tmp_path, groklab_cmd):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
-    r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "rqi"], capture_output=True, text=True)
+    r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "softmax_collapse"], capture_output=True, text=True)
     assert r.returncode == 2 and "groklab analyze" in r.stderr  # not saved yet: says how to get it
     r = subprocess.run(groklab_cmd + ["fourier", str(run.path), "--step", "0", "-o", str(tmp_path / "f.png")],
                        capture_output=True, text=True)

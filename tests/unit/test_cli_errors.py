@@ -195,3 +195,13 @@ def test_unavailable_cuda_device_exits_2_without_run_dir(tmp_path):
     assert result.exit_code == 2
     assert "train.device='cuda'" in (result.stderr if hasattr(result, "stderr") else result.output)
     assert not runs.exists()
+
+
+@pytest.mark.parametrize("preset, extra", [("nanda2023", []), ("demo", ["--set", "model.dtype=float64"])])
+def test_mps_is_refused_where_float64_is_needed(tmp_path, preset, extra):
+    runs = tmp_path / "runs"
+    result = invoke(["train", "--preset", preset, "--runs-dir", str(runs), "--device", "mps", *extra])
+    assert result.exit_code == 2
+    out = result.stderr if hasattr(result, "stderr") else result.output
+    assert "train.device='mps'" in out and "MPS has no float64" in out
+    assert not runs.exists()

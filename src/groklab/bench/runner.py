@@ -93,7 +93,7 @@ def run_one(cfg: RunConfig, run_dir: str | Path, budget_s: float,
             return "skipped"
         BudgetTrainer(cfg, RunStore(run_dir), fresh=False, budget_s=budget_s).run(progress=False)
         return "extended"
-    check_device(cfg.train.device)
+    check_device(cfg.train.device, cfg)
     if status == "partial":
         store = RunStore(run_dir)
         BudgetTrainer(cfg, store, fresh=not store.has_resume(), budget_s=budget_s).run(progress=False)

@@ -65,6 +65,7 @@ class Measure:
     citation: str
     metrics: tuple[str, ...] = field(default=())  # names it always produces (others may be added)
     needs: str = "table"  # any | classes | table | subtasks: the data it needs (see task_kind_problem)
+    applies_when: str = ""  # in words, what applies_to checks (for the error when it does not)
 
 
 def _always(model, task) -> bool:
@@ -102,18 +103,21 @@ MEASURES: dict[str, Measure] = {
         Measure("weight_norm", weight_norm, "L2 norm", "cheap", _always,
                 "Liu et al. 2023, Omnigrok: Grokking beyond algorithmic data (ICLR)", ("weight_norm",), "any"),
         Measure("fourier", fourier, "share / index", "cheap", _fourier_ok, NANDA,
-                ("fourier_key_share", "fourier_n_key", "fourier_gini", "fourier_ipr")),
+                ("fourier_key_share", "fourier_n_key", "fourier_gini", "fourier_ipr"),
+                applies_when="a Z_p table (symbols = classes = residues) and a learned embedding W_E"),
         Measure("fourier_neurons", fourier_neurons, "share of neurons", "costly", _neurons_ok, NANDA,
-                ("fourier_neuron_frac",)),
+                ("fourier_neuron_frac",), applies_when="a Z_p table and a transformer or an MLP with 2+ decoder layers"),
         Measure("restricted_loss", restricted_loss, "nats (R^2 unitless)", "costly", _restricted_ok, NANDA,
                 ("restricted_loss", "restricted_loss_all", "excluded_loss", "excluded_loss_all",
-                 "logit_approx_r2")),
+                 "logit_approx_r2"), applies_when="modular addition (op = add) with a learned embedding W_E"),
         Measure("frequency_ablation", frequency_ablation, "nats / share", "costly", _fourier_ok, NANDA,
                 tuple(f"ablate_{m}{s}" for m in ("nonkey_loss", "nonkey_acc", "key_loss_max", "key_acc_min",
-                                                 "key_loss_mean") for s in ("", "_all"))),
+                                                 "key_loss_mean") for s in ("", "_all")),
+                applies_when="a Z_p table (symbols = classes = residues) and a learned embedding W_E"),
         Measure("rqi", rqi, "share", "costly", _rqi_ok,
                 "Liu et al. 2022, Towards Understanding Grokking: An Effective Theory of "
-                "Representation Learning (NeurIPS)", ("rqi", "rqi_train", "rqi_pred_acc")),
+                "Representation Learning (NeurIPS)", ("rqi", "rqi_train", "rqi_pred_acc"),
+                applies_when="the toy model (model.kind = toy, input E_a + E_b) on op = add or add_int"),
         Measure("description_length", description_length, "bits", "costly", _classes,
                 "DeMoss et al. 2024, The Complexity Dynamics of Grokking; MDL (Grünwald 2007)",
                 ("data_bits", "model_bits", "description_bits"), "classes"),
@@ -137,6 +141,15 @@ def task_kind_problem(name: str, task_kind: str, target_kind: str) -> str | None
         return f"measure {name!r} needs subtasks (task.kind='sparse_parity'); this task.kind is {task_kind!r}"
     if needs == "classes" and target_kind != "classes":
         return f"measure {name!r} needs class targets; task.kind={task_kind!r} has {target_kind} targets"
+    return None
+
+
+def model_problem(names, model, task) -> str | None:
+    """Why one of the measures ``names`` does not apply to this (model, task), or None."""
+    for n in names:
+        m = MEASURES[n]
+        if not m.applies_to(model, task):
+            return f"measure {n!r} does not apply here: it needs {m.applies_when or 'another model or task'}"
     return None
 
 
@@ -181,7 +194,7 @@ def compute(names, model, task, options: dict[str, dict] | None = None,
 
 
 __all__ = [
-    "MEASURES", "Measure", "compute", "applicable", "task_kind_problem",
+    "MEASURES", "Measure", "compute", "applicable", "task_kind_problem", "model_problem",
     "weight_norm", "fourier", "fourier_neurons", "restricted_loss", "frequency_ablation", "rqi",
     "description_length", "softmax_collapse", "subtasks", "subtask_means",
     "fourier_basis", "frequency_sq_norms", "key_frequencies", "embedding_key_frequencies", "gini", "ipr",

@@ -446,8 +446,23 @@ class _Progress:
 # --------------------------------------------------------------------------- entry points
 
 
-def check_device(device: str) -> None:
-    """Refuse a device this machine does not have, before anything is written."""
+def float64_use(cfg: RunConfig) -> str | None:
+    """What in ``cfg`` computes in float64 on the training device (None: nothing)."""
+    if cfg.model.dtype == "float64":
+        return "model.dtype = float64"
+    loss = cfg.method.get("loss")
+    if isinstance(loss, dict) and loss.get("float64", True):
+        return "the float64 loss (method.loss.float64)"
+    if cfg.measures:
+        return f"the live measures {cfg.measures} (computed in float64)"
+    return None
+
+
+def check_device(device: str, cfg: RunConfig | None = None) -> None:
+    """Refuse a device this machine does not have, or one that cannot run ``cfg`` (MPS has
+    no float64), before anything is written."""
+    if device == "mps" and cfg is not None and (why := float64_use(cfg)):
+        raise ConfigError("train.device", device, f"MPS has no float64, which {why} needs; use cpu or cuda")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError("train.device", device, "CUDA is not available on this machine")
@@ -469,9 +484,14 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | 
     ``on_checkpoint(step, final)`` is called after each checkpoint is complete on disk.
     Returns the :class:`groklab.Run`."""
     check(cfg)
-    check_device(cfg.train.device)
+    check_device(cfg.train.device, cfg)
     run_dir = Path(run_dir) if run_dir else Path(runs_dir) / default_run_name(cfg)
-    task_split = make_task(cfg.task).split_tensors()
+    task = make_task(cfg.task)
+    if cfg.measures:  # a live measure that does not apply is refused here, not dropped at every evaluation
+        why = measures.model_problem(cfg.measures, build_model(cfg, task, torch.device("cpu")), task)
+        if why:
+            raise ConfigError("measures", cfg.measures, why)
+    task_split = task.split_tensors()
     with writer_lock(run_dir, "run directory"):
         store = RunStore.create(run_dir, cfg, task_split)
         Trainer(cfg, store, fresh=True, on_checkpoint=on_checkpoint).run(progress)
@@ -486,7 +506,7 @@ def resume(run_dir: str | Path, progress: bool = True,
     summary = store.summary()
     if summary and summary["status"] in ("completed", "stopped", "diverged"):
         return Run(run_dir)
-    check_device(cfg.train.device)
+    check_device(cfg.train.device, cfg)
     with writer_lock(Path(run_dir), "run directory"):
         # killed before its first checkpoint: start again in the same directory
         Trainer(cfg, store, fresh=not store.has_resume(), on_checkpoint=on_checkpoint).run(progress)
