@@ -8,17 +8,19 @@ import pandas as pd
 
 from groklab import measures
 from groklab.config import ConfigError
-from groklab.measures.fourier import embedding_key_frequencies
+from groklab.measures.fourier import default_key_frequencies, embedding_key_frequencies
 from groklab.run import Run
 from groklab.store import METRIC_COLUMNS
 
 
 def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = None,
-            progress: bool = False, final_keys: bool = False) -> pd.DataFrame:
+            progress: bool = False, final_keys: bool = True) -> pd.DataFrame:
     """Compute ``names`` at every saved checkpoint (or ``steps``) and merge the rows into
     ``metrics.parquet`` (same long format; a recomputed value replaces the old one).
-    ``final_keys``: every Fourier measure uses the key frequencies of the last checkpoint
-    at every step, as Nanda et al. 2023 draw their progress measures. Returns the new rows."""
+    ``final_keys`` (default, Nanda et al. 2023's convention): every Fourier measure uses the
+    key frequencies of the last checkpoint at every step — for ``restricted_loss`` those of
+    Nanda et al.'s neuron rule, for ``fourier`` and ``frequency_ablation`` the embedding's;
+    ``final_keys=False``: each checkpoint its own. Returns the new rows."""
     for n in names:
         if n not in measures.MEASURES:
             raise ConfigError("--measures", n, f"unknown measure; choose from {', '.join(measures.MEASURES)}")
@@ -31,9 +33,11 @@ def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = Non
     steps = run.checkpoint_steps if steps is None else steps
     options = {}
     if final_keys:
-        keys = embedding_key_frequencies(run.model(), task)  # one list per member
-        options = {n: {"key_freqs": keys} for n in ("fourier", "restricted_loss", "frequency_ablation")
-                   if n in names}
+        final = run.model()
+        emb = embedding_key_frequencies(final, task)  # one list per member
+        options = {n: {"key_freqs": emb} for n in ("fourier", "frequency_ablation") if n in names}
+        if "restricted_loss" in names:
+            options["restricted_loss"] = {"key_freqs": default_key_frequencies(final, task)}
     rows = []
     it = steps
     if progress:

@@ -419,8 +419,9 @@ def plot(
 def analyze(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     measures: str = typer.Option(..., "--measures", "-m", help="Comma-separated measure names (groklab measures)."),
-    final_keys: bool = typer.Option(False, "--final-keys",
-                                    help="Fourier measures use the last checkpoint's key frequencies at every step."),
+    final_keys: bool = typer.Option(True, "--final-keys/--per-step-keys",
+                                    help="Fourier measures use the last checkpoint's key frequencies at every "
+                                         "step (Nanda et al.'s convention, default), or each checkpoint its own."),
 ):
     """Compute progress measures at every saved checkpoint; merge them into metrics.parquet."""
     from groklab.analysis import analyze as run_analyze

@@ -111,18 +111,65 @@ def test_restricted_excluded_ideal_table():
     L = ideal_logits(p, [2, 5], 3.0)
     out = measures.fourier_logit_measures(L, task, [2, 5])
     full = ce_on(L[0], task, task.train_idx)
-    assert out["restricted_loss"][0].item() == pytest.approx(full, abs=1e-9)
-    assert out["restricted_loss_all"][1].item() == pytest.approx(ce_on(L[0], task, torch.arange(p * p)), abs=1e-9)
+    assert out["restricted_loss_train"][0].item() == pytest.approx(full, abs=1e-9)
+    assert out["restricted_loss"][1].item() == pytest.approx(ce_on(L[0], task, torch.arange(p * p)), abs=1e-9)
     assert out["excluded_loss"][0].item() == pytest.approx(math.log(p), abs=1e-9)
     assert out["logit_approx_r2"][0].item() == pytest.approx(1.0, abs=1e-9)
     # keeping only k=2: the restricted logits are the k=2 term alone, the excluded the k=5 term
     part = measures.fourier_logit_measures(L, task, [2])
-    assert part["restricted_loss"][0].item() == pytest.approx(ce_on(ideal_logits(p, [2], 3.0)[0], task, task.train_idx), abs=1e-9)
+    assert part["restricted_loss_train"][0].item() == pytest.approx(ce_on(ideal_logits(p, [2], 3.0)[0], task, task.train_idx), abs=1e-9)
+    assert part["restricted_loss"][0].item() == pytest.approx(ce_on(ideal_logits(p, [2], 3.0)[0], task, torch.arange(p * p)), abs=1e-9)
     assert part["excluded_loss"][0].item() == pytest.approx(ce_on(ideal_logits(p, [5], 3.0)[0], task, task.train_idx), abs=1e-9)
     assert part["logit_approx_r2"][0].item() == pytest.approx(0.5, abs=1e-9)
     # a constant per-(a,b) shift changes nothing
     shifted = L + torch.randn(2, p, p, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert measures.fourier_logit_measures(shifted, task, [2, 5])["logit_approx_r2"][0].item() == pytest.approx(1.0)
+
+
+def _nanda_calculate_key_freqs(neuron_acts: torch.Tensor, p: int) -> list[int]:
+    """Nanda et al.'s calculate_key_freqs (progress-measures-paper/transformers.py),
+    transliterated: neuron_acts (p*p, d_mlp) over the (a, b) grid, a major."""
+    fb = [torch.ones(p, dtype=torch.float64) / math.sqrt(p)]
+    for i in range(1, p // 2 + 1):
+        fb.append(torch.cos(2 * torch.pi * torch.arange(p) * i / p).double())
+        fb.append(torch.sin(2 * torch.pi * torch.arange(p) * i / p).double())
+        fb[-2] /= fb[-2].norm()
+        fb[-1] /= fb[-1].norm()
+    fourier_basis = torch.stack(fb)
+    centred = neuron_acts - neuron_acts.mean(0, keepdim=True)
+    mat = centred.reshape(p, p, -1)
+    F2 = torch.einsum("xyz,fx,Fy->fFz", mat, fourier_basis, fourier_basis)
+    neuron_freqs = []
+    for ni in range(neuron_acts.shape[1]):
+        best_frac, best_freq = -1e6, -1
+        for freq in range(1, p // 2):
+            idx = [0, 2 * freq - 1, 2 * freq]
+            frac = F2[idx][:, idx][:, :, ni].pow(2).sum() / F2[:, :, ni].pow(2).sum().item()
+            if frac > best_frac:
+                best_freq, best_frac = freq, frac
+        neuron_freqs.append(best_freq)
+    return sorted(set(neuron_freqs))
+
+
+def test_neuron_key_frequencies_equal_nanda_et_als_code():
+    """Known answer: planted neurons (each a cos/sin of one frequency in a, b or a + b, plus
+    noise) and pure noise; groklab's rule equals a transliteration of their loop."""
+    from groklab.measures.fourier import neuron_key_frequencies_from_acts
+
+    p, n = 13, 24
+    g = torch.Generator().manual_seed(3)
+    a = torch.arange(p, dtype=torch.float64)[:, None]
+    b = torch.arange(p, dtype=torch.float64)[None, :]
+    cols = []
+    for i, k in enumerate([2, 2, 5, 5, 5, 3] * 4):
+        w = 2 * math.pi * k / p
+        term = [torch.cos(w * (a + b)), torch.sin(w * a) + 0.3 * torch.cos(w * b), torch.cos(w * a) * torch.sin(w * b)][i % 3]
+        cols.append(term + 0.05 * torch.randn(p, p, generator=g, dtype=torch.float64))
+    planted = torch.stack(cols, -1)  # (p, p, n)
+    noise = torch.randn(p, p, n, generator=g, dtype=torch.float64)
+    got = neuron_key_frequencies_from_acts(torch.stack([planted, noise]))
+    assert got[0] == _nanda_calculate_key_freqs(planted.reshape(p * p, n), p) == [2, 3, 5]
+    assert got[1] == _nanda_calculate_key_freqs(noise.reshape(p * p, n), p)
 
 
 def test_restricted_loss_on_model_runs_with_fixed_keys():

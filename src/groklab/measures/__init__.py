@@ -28,6 +28,7 @@ from groklab.measures._common import has_embedding, is_modular_add, is_table, is
 from groklab.measures import phases
 from groklab.measures.fourier import (
     ablate_frequencies,
+    default_key_frequencies,
     embedding_key_frequencies,
     fourier,
     fourier_basis,
@@ -38,6 +39,7 @@ from groklab.measures.fourier import (
     gini,
     ipr,
     key_frequencies,
+    neuron_key_frequencies,
     neuron_frequency_fraction,
     restricted_loss,
 )
@@ -108,7 +110,7 @@ MEASURES: dict[str, Measure] = {
         Measure("fourier_neurons", fourier_neurons, "share of neurons", "costly", _neurons_ok, NANDA,
                 ("fourier_neuron_frac",), applies_when="a Z_p table and a transformer or an MLP with 2+ decoder layers"),
         Measure("restricted_loss", restricted_loss, "nats (R^2 unitless)", "costly", _restricted_ok, NANDA,
-                ("restricted_loss", "restricted_loss_all", "excluded_loss", "excluded_loss_all",
+                ("restricted_loss", "restricted_loss_train", "excluded_loss", "excluded_loss_all",
                  "logit_approx_r2"), applies_when="modular addition (op = add) with a learned embedding W_E"),
         Measure("frequency_ablation", frequency_ablation, "nats / share", "costly", _fourier_ok, NANDA,
                 tuple(f"ablate_{m}{s}" for m in ("nonkey_loss", "nonkey_acc", "key_loss_max", "key_acc_min",
@@ -197,7 +199,8 @@ __all__ = [
     "MEASURES", "Measure", "compute", "applicable", "task_kind_problem", "model_problem",
     "weight_norm", "fourier", "fourier_neurons", "restricted_loss", "frequency_ablation", "rqi",
     "description_length", "softmax_collapse", "subtasks", "subtask_means",
-    "fourier_basis", "frequency_sq_norms", "key_frequencies", "embedding_key_frequencies", "gini", "ipr",
+    "fourier_basis", "frequency_sq_norms", "key_frequencies", "embedding_key_frequencies",
+    "neuron_key_frequencies", "default_key_frequencies", "gini", "ipr",
     "neuron_frequency_fraction", "fourier_logit_measures", "rqi_from_embedding", "normalized",
     "data_bits_from_logits", "model_bits_of", "softmax_collapse_from_logits", "ablate_frequencies",
     "phases", "nanda_phases", "NandaPhases",

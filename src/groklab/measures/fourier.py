@@ -194,6 +194,55 @@ def fourier_neurons(model, task, threshold: float = NEURON_THRESHOLD) -> dict[st
     return {"fourier_neuron_frac": neuron_frequency_fraction(acts.reshape(acts.shape[0], p, p, -1), threshold)}
 
 
+def default_key_frequencies(model, task, rel_threshold: float = REL_THRESHOLD,
+                            max_key: int = MAX_KEY) -> list[list[int]]:
+    """Nanda et al.'s neuron rule where the model records MLP neurons, else the embedding
+    rule; a member whose neurons give no frequency falls back on the embedding rule."""
+    emb = embedding_key_frequencies(model, task, rel_threshold, max_key)
+    try:
+        neu = neuron_key_frequencies(model, task)
+    except ValueError:  # no 'hook_post' activations
+        return emb
+    return [n or e for n, e in zip(neu, emb)]
+
+
+@torch.no_grad()
+def neuron_key_frequencies(model, task) -> list[list[int]]:
+    """Each member's key frequencies as Nanda et al.'s code picks them (``calculate_key_freqs``
+    in progress-measures-paper/transformers.py): over the full (a, b) grid, centre each
+    neuron of the last MLP layer (last position), take its 2-D Fourier transform, and give it
+    the frequency k whose terms (the 3 x 3 block of the constant, cos k and sin k on each
+    axis) hold the largest share of its squared coefficients; the key frequencies are the
+    distinct frequencies so chosen, sorted. As in their loop, k runs over 1..p//2 - 1 (their
+    ``range(1, p//2)`` leaves out p//2), and the first maximum wins. A neuron constant over
+    the grid (0/0 in their code, which then records frequency -1) is left out."""
+    p = task.cfg.p
+    cache: dict = {}
+    model(grid_tokens(task, p), cache=cache, last_only=True)
+    acts = _hook_post(cache)
+    return neuron_key_frequencies_from_acts(acts.reshape(acts.shape[0], p, p, -1))
+
+
+@torch.no_grad()
+def neuron_key_frequencies_from_acts(acts: torch.Tensor) -> list[list[int]]:
+    """acts (E, p, p, n) of n neurons over the (a, b) grid -> each member's key frequencies by
+    Nanda et al.'s rule (:func:`neuron_key_frequencies`)."""
+    E, p = acts.shape[0], acts.shape[1]
+    acts = acts.double()
+    acts = acts - acts.mean((1, 2), keepdim=True)
+    B = fourier_basis(p, torch.float64, acts.device)
+    C = torch.einsum("ia,eabn,jb->eijn", B, acts, B).square()  # (E, p, p, n)
+    total = C.sum((1, 2))  # (E, n)
+    f = basis_freqs(p).to(acts.device)
+    shares = []
+    for k in range(1, p // 2):
+        sel = (f == 0) | (f == k)
+        shares.append(C[:, sel][:, :, sel].sum((1, 2)))
+    best = torch.stack(shares, -1).argmax(-1) + 1  # (E, n), first maximum
+    live = total > 0
+    return [sorted(set(best[e][live[e]].tolist())) for e in range(E)]
+
+
 # --------------------------------------------------------------------------- restricted / excluded loss
 
 
@@ -210,9 +259,12 @@ def fourier_logit_measures(logits: torch.Tensor, task, key_freqs) -> dict[str, t
     over the full grid are projected onto span{cos(w_k(a+b)), sin(w_k(a+b))} (the same span
     as cos/sin(w_k(a+b-c)) for fixed c; these directions are orthogonal over the grid,
     squared norm p^2/2): proj_k = sum over the two directions of <L, u> u / (p^2/2).
-    restricted logits = mean_{a,b} L[:, :, c] + sum_k proj_k; excluded logits = L - sum_k proj_k.
-    ``restricted_loss`` / ``excluded_loss``: mean CE on the training rows; ``_all`` on every
-    row of the task's table. ``logit_approx_r2``: with Lc = L minus its mean over c, fit
+    restricted logits = mean_{a,b} L[:, :, c] + sum_k proj_k; excluded logits = L - sum_k proj_k
+    (their ``calculate_trig_loss`` with its bias correction, and ``calculate_excluded_loss``
+    with every key frequency removed at once, as their analysis notebook does).
+    As in their code, ``restricted_loss`` is the mean CE over **every** row of the table
+    (all p^2 inputs) and ``excluded_loss`` over the **training** rows;
+    ``restricted_loss_train`` and ``excluded_loss_all`` are the other two. ``logit_approx_r2``: with Lc = L minus its mean over c, fit
     Lc ~ sum_k alpha_k cos(w_k(a+b-c)) by least squares (the regressors are orthogonal, squared
     norm p^3/2); R^2 = 1 - |Lc - fit|^2 / |Lc|^2.
     """
@@ -225,7 +277,7 @@ def fourier_logit_measures(logits: torch.Tensor, task, key_freqs) -> dict[str, t
     abc = apb[:, :, None] - torch.arange(C, dtype=torch.float64, device=dev)  # (p, p, C)
     tr, al = task.train_idx, torch.arange(len(task.a), device=task.a.device)
     out = {n: torch.zeros(E, dtype=torch.float64) for n in
-           ("restricted_loss", "restricted_loss_all", "excluded_loss", "excluded_loss_all", "logit_approx_r2")}
+           ("restricted_loss", "restricted_loss_train", "excluded_loss", "excluded_loss_all", "logit_approx_r2")}
     for e in range(E):
         Le = L[e]
         proj = torch.zeros_like(Le)
@@ -240,9 +292,10 @@ def fourier_logit_measures(logits: torch.Tensor, task, key_freqs) -> dict[str, t
             fit += (Lc * v).sum() / (p**3 / 2) * v
         restricted = Le.mean((0, 1), keepdim=True) + proj
         excluded = Le - proj
-        for name, lg in (("restricted", restricted), ("excluded", excluded)):
-            out[f"{name}_loss"][e] = _ce(lg, task.a[tr], task.b[tr], task.c[tr])
-            out[f"{name}_loss_all"][e] = _ce(lg, task.a[al], task.b[al], task.c[al])
+        out["restricted_loss"][e] = _ce(restricted, task.a[al], task.b[al], task.c[al])
+        out["restricted_loss_train"][e] = _ce(restricted, task.a[tr], task.b[tr], task.c[tr])
+        out["excluded_loss"][e] = _ce(excluded, task.a[tr], task.b[tr], task.c[tr])
+        out["excluded_loss_all"][e] = _ce(excluded, task.a[al], task.b[al], task.c[al])
         out["logit_approx_r2"][e] = 1 - (Lc - fit).square().sum() / Lc.square().sum().clamp_min(1e-300)
     return out
 
@@ -253,12 +306,13 @@ def restricted_loss(model, task, key_freqs=None, rel_threshold: float = REL_THRE
     """Restricted and excluded loss, and ``logit_approx_r2`` (Nanda et al. 2023, Sec. 5.1),
     for a+b mod p: logits at the last position on the full p x p grid, then
     :func:`fourier_logit_measures`. Key frequencies: ``key_freqs`` (Nanda et al. fix those of
-    the final checkpoint for every step; pass them so), else each member's embedding key
-    frequencies (module rule)."""
+    the final checkpoint for every step: ``groklab analyze`` passes them so by default), else
+    this checkpoint's own, by Nanda et al.'s neuron rule (:func:`neuron_key_frequencies`)
+    where the model has MLP neurons, by the embedding rule of this module otherwise."""
     L = grid_logits(model, task)
     keys = _resolve_keys(key_freqs, L.shape[0])
     if keys is None:
-        keys = embedding_key_frequencies(model, task, rel_threshold, max_key)
+        keys = default_key_frequencies(model, task, rel_threshold, max_key)
     return fourier_logit_measures(L, task, keys)
 
 

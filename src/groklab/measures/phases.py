@@ -54,7 +54,7 @@ def nanda_phases(steps, train_loss, val_loss, restricted_loss, excluded_loss, *,
     """Memorization / circuit formation / cleanup boundaries from aligned curves (n,) each:
     steps (increasing), train and val (test) loss, restricted and excluded loss (Nanda et al.
     2023, Sec. 5.1; groklab's ``restricted_loss`` measure, best with the final checkpoint's
-    key frequencies: ``groklab analyze RUN -m restricted_loss --final-keys``). Rows with a
+    key frequencies: ``groklab analyze RUN -m restricted_loss``, which fixes them by default). Rows with a
     non-finite value are ignored.
 
     Rules, with eps = (1 - acc_level) log 2 (0.0069 nats for 99%): a mean cross-entropy

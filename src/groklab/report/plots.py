@@ -225,7 +225,7 @@ def plot_phases(run_dir: str | Path, out: str | Path | None = None, member: int 
     missing = [n for n in ("restricted_loss", "excluded_loss") if n not in w]
     if missing:
         raise ValueError(f"{run.path}: no {' / '.join(missing)} saved; compute them first with "
-                         f"`groklab analyze {run.path} -m restricted_loss --final-keys`")
+                         f"`groklab analyze {run.path} -m restricted_loss`")
     cp = w.dropna(subset=["train_loss", "val_loss", "restricted_loss", "excluded_loss"])
     ph = nanda_phases(cp.index.to_numpy(), cp["train_loss"], cp["val_loss"], cp["restricted_loss"],
                       cp["excluded_loss"])
@@ -263,7 +263,7 @@ def plot_phases(run_dir: str | Path, out: str | Path | None = None, member: int 
     cs = cp.index.to_numpy().clip(min=1)
     ax_loss.plot(steps, w["train_loss"], color=TRAIN, lw=1, alpha=0.8, label="train")
     ax_loss.plot(steps, w["val_loss"], color=VAL, lw=1.3, label="val")
-    ax_loss.plot(cs, cp["restricted_loss"], color=RESTRICTED, lw=1.6, marker=".", ms=4, label="restricted (train rows)")
+    ax_loss.plot(cs, cp["restricted_loss"], color=RESTRICTED, lw=1.6, marker=".", ms=4, label="restricted (all p² inputs)")
     ax_loss.plot(cs, cp["excluded_loss"], color=EXCLUDED, lw=1.6, marker=".", ms=4, label="excluded (train rows)")
     ax_loss.axhline(math.log(run.task.out_dim), color="k", lw=0.6, ls="--", alpha=0.6)  # chance
     ax_loss.set_yscale("log")
