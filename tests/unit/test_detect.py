@@ -35,6 +35,31 @@ def test_phase(step_train, step_val, budget, gap, expected):
     assert phase(step_train, step_val, budget, gap) == expected
 
 
+@pytest.mark.parametrize(
+    "step_train,step_val,budget,gap,steps_run,expected",
+    [
+        ((1, 100), (1101, 1500), None, 1000, None, "grokking"),  # apart by 1001..1499
+        ((1, 100), (201, 1500), None, 1000, None, "undetermined"),  # 101..1499: the gap falls inside
+        ((1, 100), (201, 1000), None, 1000, None, "comprehension"),  # at most 999 apart
+        ((1, 100), (9_001, 12_000), 10_000, 1000, None, "undetermined"),  # the budget falls inside
+        ((1, 100), (10_001, 12_000), 10_000, 1000, None, "memorization"),
+        ((9_001, 12_000), None, 10_000, 1000, None, "undetermined"),
+        (100, None, 100_000, 1000, 20_000, "undetermined"),  # stopped short of the budget
+        (None, None, 100_000, 1000, 20_000, "undetermined"),
+        (None, None, 100_000, 1000, 100_000, "confusion"),
+        (100, 500, 100_000, 1000, 20_000, "comprehension"),  # decided within the run
+    ],
+)
+def test_phase_from_crossing_intervals(step_train, step_val, budget, gap, steps_run, expected):
+    assert phase(step_train, step_val, budget, gap, steps_run) == expected
+
+
+def test_coarse_evaluations_leave_the_phase_undetermined():
+    ev = member_events([0, 100, 200, 1500], [0.1, 0.95, 1.0, 1.0], [0.0, 0.1, 0.5, 0.95], threshold=0.9,
+                       budget=None, gap=1000)
+    assert ev["phase"] == "undetermined"  # val crossed 101 to 1,499 steps after train
+
+
 def test_first_step_at_least():
     steps = np.array([0, 10, 100, 1000])
     assert first_step_at_least(steps, np.array([0.1, 0.95, 0.5, 0.99]), 0.9) == 10
@@ -44,10 +69,10 @@ def test_first_step_at_least():
     assert type(first_step_at_least(steps, np.array([1.0, 1.0, 1.0, 1.0]), 0.5)) is int
 
 
-STEPS = [0, 100, 200, 1500, 3000]
-TRAIN = [0.1, 0.95, 1.0, 1.0, 1.0]
-VAL = [0.0, 0.1, 0.5, 0.92, 0.995]
-SECS = [0.0, 1.5, 3.0, 20.0, 40.0]
+STEPS = [0, 100, 200, 1100, 1500, 3000]
+TRAIN = [0.1, 0.95, 1.0, 1.0, 1.0, 1.0]
+VAL = [0.0, 0.1, 0.5, 0.6, 0.92, 0.995]
+SECS = [0.0, 1.5, 3.0, 15.0, 20.0, 40.0]
 
 
 def test_member_events_grokking_with_seconds():
@@ -57,7 +82,7 @@ def test_member_events_grokking_with_seconds():
         "step_val_99": 3000,
         "step_train_thr": 100,
         "step_val_thr": 1500,
-        "phase": "grokking",  # 1500 - 100 >= 1000
+        "phase": "grokking",  # val crossed in [1101, 1500], train in [1, 100]: >= 1000 apart either way
         "seconds_val_99": 40.0,
     }
 
@@ -73,12 +98,12 @@ def test_member_events_other_settings():
 
 
 def test_member_events_never_generalises():
-    ev = member_events(STEPS, TRAIN, [0.0, 0.1, 0.2, 0.3, 0.3], threshold=0.9, budget=None, gap=1000,
+    ev = member_events(STEPS, TRAIN, [0.0, 0.1, 0.2, 0.3, 0.3, 0.3], threshold=0.9, budget=None, gap=1000,
                        seconds=SECS)
     assert ev["step_val_99"] is None and ev["step_val_thr"] is None
     assert ev["seconds_val_99"] is None
     assert ev["phase"] == "memorization"
-    ev = member_events(STEPS, [0.1] * 5, [0.1] * 5, threshold=0.9, budget=None, gap=1000)
+    ev = member_events(STEPS, [0.1] * 6, [0.1] * 6, threshold=0.9, budget=None, gap=1000)
     assert ev["phase"] == "confusion" and ev["step_train_99"] is None
 
 
@@ -92,3 +117,13 @@ def test_events_from_metrics_long_format():
     assert ev0["phase"] == "grokking" and ev0["step_val_99"] == 3000 and ev0["seconds_val_99"] == 40.0
     ev1 = events_from_metrics(df, 1)
     assert ev1["phase"] == "confusion" and ev1["step_train_thr"] is None
+
+
+def test_phase_diagram_cells_make_ties_explicit():
+    from groklab.report.sweep_plots import modal_phase
+
+    assert modal_phase(["grokking", "grokking", "comprehension"]) == "grokking"
+    assert modal_phase(["comprehension", "grokking"]) == "tie"  # formerly "comprehension", silently
+    assert modal_phase(["undetermined", "undetermined", "grokking"]) == "undetermined"
+    assert modal_phase([None, "memorization"]) == "memorization"
+    assert modal_phase([]) is None

@@ -23,7 +23,9 @@ from matplotlib.patches import Patch  # noqa: E402
 from groklab.config import ConfigError  # noqa: E402
 
 PHASES = ("comprehension", "grokking", "memorization", "confusion")
-PHASE_COLORS = ("#2ca02c", "#1f77b4", "#ff7f0e", "#d62728")  # as in Liu et al.'s diagrams
+CELLS = PHASES + ("undetermined", "tie")  # a cell's label: a phase, or no decision
+PHASE_COLORS = ("#2ca02c", "#1f77b4", "#ff7f0e", "#d62728",  # as in Liu et al.'s diagrams
+                "#d9d9d9", "#6e6e6e")  # undetermined (evaluations too sparse), tie (no majority)
 STEP_METRICS = ("step_train_99", "step_val_99", "seconds_val_99")
 
 
@@ -48,12 +50,14 @@ def _save(fig, out: str | Path) -> Path:
 
 
 def modal_phase(phases) -> str | None:
-    """The phase most seeds reached; ties go to the earlier phase in PHASES order."""
-    c = Counter(p for p in phases if p in PHASES)
+    """The label most seeds got (a phase, or "undetermined"); "tie" when two labels share the
+    largest count — never a silent pick."""
+    c = Counter(p for p in phases if p in CELLS)
     if not c:
         return None
     best = max(c.values())
-    return next(p for p in PHASES if c.get(p) == best)
+    top = [p for p in CELLS if c.get(p) == best]
+    return top[0] if len(top) == 1 else "tie"
 
 
 def _fmt(v) -> str:
@@ -82,14 +86,14 @@ def plot_phase_diagram(df: pd.DataFrame, x: str, y: str, out: str | Path, color:
     xs, ys = list(table.columns), list(table.index)
     fig, ax = plt.subplots(figsize=(max(5.0, 2.6 + 0.5 * len(xs)), max(4.0, 1.2 + 0.42 * len(ys))), dpi=150)
     if color == "phase":
-        codes = table.apply(lambda col: col.map(lambda p: PHASES.index(p) if p in PHASES else np.nan))
-        ax.imshow(codes.to_numpy(float), origin="lower", aspect="auto", vmin=-0.5, vmax=3.5,
+        codes = table.apply(lambda col: col.map(lambda p: CELLS.index(p) if p in CELLS else np.nan))
+        ax.imshow(codes.to_numpy(float), origin="lower", aspect="auto", vmin=-0.5, vmax=len(CELLS) - 0.5,
                   cmap=ListedColormap(PHASE_COLORS))
-        present = [p for p in PHASES if (table == p).to_numpy().any()]
-        ax.legend(handles=[Patch(color=PHASE_COLORS[PHASES.index(p)], label=p) for p in present],
+        present = [p for p in CELLS if (table == p).to_numpy().any()]
+        ax.legend(handles=[Patch(color=PHASE_COLORS[CELLS.index(p)], label=p) for p in present],
                   loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
         n_seeds = df.groupby([y, x]).size().max()
-        label = f"phase (most of {n_seeds} seeds)"
+        label = f"phase (most of {n_seeds} seeds; tie: no majority)"
     else:
         arr = table.to_numpy(float)
         cmap = plt.get_cmap("viridis").copy()

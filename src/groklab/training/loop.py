@@ -368,7 +368,7 @@ class Trainer:
             last = m.iloc[-1] if len(m) else None
             ev = member_events(m.index.to_numpy(), m["train_acc"].to_numpy(), m["val_acc"].to_numpy(),
                                threshold=cfg.detect.threshold, budget=budget, gap=cfg.detect.gap,
-                               seconds=m["time_s"].to_numpy()) if len(m) else {}
+                               seconds=m["time_s"].to_numpy(), steps_run=st.step) if len(m) else {}
             members.append({
                 "seed": seeds[e], "lr": lrs[e], "weight_decay": wds[e], "init_scale": scales[e],
                 "embed_lr": embed_lrs[e],
@@ -378,8 +378,11 @@ class Trainer:
                 "seconds_val_99": ev.get("seconds_val_99"), "phase": ev.get("phase"),
                 "diverged": st.diverged[e],
             })
+        detect = {"threshold": cfg.detect.threshold, "gap": cfg.detect.gap,
+                  "budget": budget if budget is not None else st.step,
+                  "budget_from": "detect.budget" if budget is not None else "the run's length"}
         return {"status": st.status, "steps": st.step, "seconds": round(st.elapsed, 3),
-                "members": members}
+                "detect": detect, "members": members}
 
 
 def _f(row, key):
