@@ -267,30 +267,49 @@ def test_model_bits_grow_with_nonzero_weights():
     for n_nonzero in (0, 100, 1000, 4000):
         w = torch.zeros(4000)
         w[:n_nonzero] = torch.randn(n_nonzero, generator=g)
-        bits.append(measures.model_bits_of([w]))
+        bits.append(measures.model_bits_of([w], [1e-2]))
     assert bits == sorted(bits) and bits[0] < bits[-1] / 10
-    # below the quantisation step counts as zero
-    assert measures.model_bits_of([torch.full((4000,), 1e-3)]) == bits[0]
+    # below half the quantisation step counts as zero
+    assert measures.model_bits_of([torch.full((4000,), 1e-3)], [1e-2]) == bits[0]
 
 
-def test_data_bits_by_hand_and_model():
+def test_data_bits_by_hand():
     logits = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]])
     targets = torch.tensor([0, 2])
     z = math.exp(2) + 1 + math.exp(-1)
     expected = -math.log2(math.exp(2) / z) + math.log2(3)
     assert measures.data_bits_from_logits(logits, targets).item() == pytest.approx(expected, rel=1e-12)
 
+
+def test_description_length_is_a_two_part_code():
+    """Known answers: weights already on a coarse grid cost the coarsest step and nothing in
+    fit; the data bits are those of the dequantised model the model bits encode; a member
+    with all-zero weights is shorter to state than a random one."""
+    from groklab.measures.numerics import LADDER, LADDER_BITS, _quantized
+
     model, task = build(*TOY)
-    out = measures.description_length(model, task)
+    with torch.no_grad():  # member 0: every weight a multiple of 1/2, so step 1/2 loses nothing
+        for p in model.parameters():
+            p[0] = torch.round(p[0] * 2) / 2
+    out = measures.description_length(model, task, tolerance=1e-3)
+    assert out["quant_step_log2"][0].item() == -1.0
     lg = model(task.tokens[task.train_idx]).double()
-    ce = F.cross_entropy(lg[1], task.c[task.train_idx], reduction="sum").item() / math.log(2)
-    assert out["data_bits"][1].item() == pytest.approx(ce, rel=1e-9)
+    exact0 = F.cross_entropy(lg[0], task.c[task.train_idx], reduction="sum").item() / math.log(2)
+    assert out["data_bits"][0].item() == pytest.approx(exact0, rel=1e-12)  # nothing lost at step 1/2
     assert torch.equal(out["description_bits"], out["data_bits"] + out["model_bits"])
+    base1 = F.cross_entropy(lg[1], task.c[task.train_idx]).item()
+    assert out["data_bits"][1].item() / len(task.train_idx) * math.log(2) <= base1 + 1e-3 + 1e-9
+    assert out["quant_step_log2"][1].item() < -1.0
+    names = [n for n, _ in model.named_parameters()]
+    assert LADDER_BITS == 5 and len(LADDER) == 24
     with torch.no_grad():
         for p in model.parameters():
             p[0] = 0
-    zeroed = measures.description_length(model, task)["model_bits"]
-    assert zeroed[0] < zeroed[1]
+    zeroed = measures.description_length(model, task)
+    assert zeroed["model_bits"][0] < zeroed["model_bits"][1]
+    zeros = [torch.zeros_like(p[0]) for p in model.parameters()]  # the coarsest step, and only zeros to code
+    assert zeroed["model_bits"][0].item() == measures.model_bits_of(zeros, [LADDER[0]] * len(names)) + LADDER_BITS * len(names)
+    assert _quantized(torch.tensor([0.74, -0.26]), 0.5).tolist() == [0.5, -0.5]
 
 
 # --------------------------------------------------------------------------- softmax collapse

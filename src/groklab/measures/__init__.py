@@ -122,7 +122,7 @@ MEASURES: dict[str, Measure] = {
                 applies_when="the toy model (model.kind = toy, input E_a + E_b) on op = add or add_int"),
         Measure("description_length", description_length, "bits", "costly", _classes,
                 "DeMoss et al. 2024, The Complexity Dynamics of Grokking; MDL (Grünwald 2007)",
-                ("data_bits", "model_bits", "description_bits"), "classes"),
+                ("data_bits", "model_bits", "description_bits", "quant_step_log2"), "classes"),
         Measure("softmax_collapse", softmax_collapse, "share of train rows", "cheap", _classes,
                 "Prieto et al. 2025, Grokking at the edge of numerical stability (ICLR)",
                 ("softmax_collapse", "zero_loss_fraction"), "classes"),

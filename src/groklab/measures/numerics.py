@@ -11,7 +11,6 @@ import torch.nn.functional as F
 
 from groklab.measures._common import train_logits
 
-QUANT_STEP = 1e-2
 
 
 @torch.no_grad()
@@ -34,29 +33,79 @@ def data_bits_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.
     return ce.view(E, N).sum(1) / math.log(2)
 
 
-def model_bits_of(tensors: list[torch.Tensor], step: float = QUANT_STEP, preset: int = 6) -> float:
-    """Bits of ``lzma.compress`` (xz container, ``preset``) of the weights quantised to
-    integers round(w / step), int32 little-endian, concatenated in order."""
-    q = [np.rint(t.detach().double().cpu().numpy().ravel() / step).astype("<i4") for t in tensors]
+def model_bits_of(tensors: list[torch.Tensor], steps: list[float], preset: int = 6) -> float:
+    """Bits of ``lzma.compress`` (xz container, ``preset``) of the tensors quantised to
+    integers round(w / step), one step per tensor, int64 little-endian, concatenated in order."""
+    q = [np.rint(t.detach().double().cpu().numpy().ravel() / s).astype("<i8") for t, s in zip(tensors, steps)]
     buf = np.concatenate(q).tobytes() if q else b""
     return 8.0 * len(lzma.compress(buf, preset=preset))
 
 
-@torch.no_grad()
-def description_length(model, task, step: float = QUANT_STEP, preset: int = 6) -> dict[str, torch.Tensor]:
-    """Two-part description length (the compression view of grokking; e.g. DeMoss et al.
-    2024, "The Complexity Dynamics of Grokking"; Grünwald 2007, MDL).
+LADDER = [2.0 ** -k for k in range(1, 25)]  # quantisation steps, coarsest first: 1/2 ... 2^-24
+LADDER_BITS = math.ceil(math.log2(len(LADDER)))  # to say which step a tensor uses
+TOLERANCE = 1e-3  # nats: the mean training cross-entropy may rise by this much
 
-    ``data_bits`` = sum over training rows of -log2 softmax(logits)[target];
-    ``model_bits`` = 8 * len(lzma.compress(round(w / step) as int32, preset)) of the member's
-    parameters in declaration order, step = 1e-2 by default; ``description_bits`` = sum."""
+
+def _quantized(w: torch.Tensor, step: float) -> torch.Tensor:
+    return (torch.round(w.double() / step) * step).to(w.dtype)
+
+
+@torch.no_grad()
+def description_length(model, task, tolerance: float = TOLERANCE, preset: int = 6) -> dict[str, torch.Tensor]:
+    """A two-part code for the training labels given the architecture (the compression view of
+    grokking: DeMoss et al. 2024, "The Complexity Dynamics of Grokking"; Grünwald 2007, MDL).
+
+    The model part: each parameter tensor, in declaration order, is quantised to the coarsest
+    step of :data:`LADDER` (1/2 down to 2^-24) that keeps the member's mean training
+    cross-entropy within ``tolerance`` nats of the unquantised model's, with the tensors
+    before it already quantised (found by bisection on the ladder, which assumes the loss
+    grows as the step coarsens). ``model_bits`` = 8 * len(lzma.compress(the integers
+    round(w / step), int64)) + :data:`LADDER_BITS` per tensor for its step.
+    The data part: ``data_bits`` = sum over the training rows of -log2 p(target) under the
+    **dequantised** model, the one the model part encodes. ``description_bits`` is their sum:
+    a code length, so that a model simpler to state at the same fit costs fewer bits.
+    ``quant_step_log2``: the mean over tensors of log2 of the chosen step."""
     logits, targets = train_logits(model, task)
-    data = data_bits_from_logits(logits, targets)
-    params = list(model.parameters())
-    E = params[0].shape[0]
-    mbits = torch.tensor([model_bits_of([p[e] for p in params], step, preset) for e in range(E)],
-                         dtype=torch.float64)
-    return {"data_bits": data, "model_bits": mbits, "description_bits": data + mbits}
+    E = logits.shape[0]
+    named = [(n, p) for n, p in model.named_parameters()]
+    inputs = task.inputs[task.train_idx]
+
+    def member_loss(params: dict, e: int) -> tuple[float, torch.Tensor]:
+        lg = torch.func.functional_call(model, params, (inputs,))[e].double()
+        return F.cross_entropy(lg, targets).item(), lg
+
+    base = [F.cross_entropy(logits[e].double(), targets).item() for e in range(E)]
+    data = torch.zeros(E, dtype=torch.float64)
+    mbits = torch.zeros(E, dtype=torch.float64)
+    step_log2 = torch.zeros(E, dtype=torch.float64)
+    for e in range(E):
+        params = {n: p.detach().clone() for n, p in named}
+        steps = []
+        for n, p in named:
+            w = p[e].detach()
+
+            def ok(i: int) -> bool:
+                params[n][e] = _quantized(w, LADDER[i])
+                return member_loss(params, e)[0] <= base[e] + tolerance
+
+            lo, hi = 0, len(LADDER) - 1  # find the coarsest (smallest index) step that is ok
+            if not ok(hi):
+                i = hi  # even the finest step breaks the tolerance: keep it, the data bits say the cost
+            else:
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if ok(mid):
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                i = hi
+            params[n][e] = _quantized(w, LADDER[i])
+            steps.append(LADDER[i])
+        _, lg = member_loss(params, e)
+        data[e] = F.cross_entropy(lg, targets, reduction="sum").item() / math.log(2)
+        mbits[e] = model_bits_of([params[n][e] for n, _ in named], steps, preset) + LADDER_BITS * len(steps)
+        step_log2[e] = float(np.mean(np.log2(steps)))
+    return {"data_bits": data, "model_bits": mbits, "description_bits": data + mbits, "quant_step_log2": step_log2}
 
 
 def softmax_collapse_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
