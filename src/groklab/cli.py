@@ -306,6 +306,9 @@ def theory(
     n_splits: int = typer.Option(100, "--n-splits", help="Random training splits per fraction."),
     sweep_dir: Optional[Path] = typer.Option(None, "--sweep", help="A toy sweep over task.fraction to compare with."),
     output: Path = typer.Option(Path("theory"), "--output", "-o", help="Directory for the figures and tables."),
+    step: float = typer.Option(0.05, "--step", help="Spacing of the fraction grid of the theory (from 0.1 to 0.95)."),
+    n_boot: int = typer.Option(2000, "--n-boot", help="With --sweep: bootstrap resamples (over splits) for the "
+                                                      "95% intervals; 0 for none."),
 ):
     """The effective theory (Liu et al. 2022): lambda3 and the critical training fraction,
     and, with --sweep, the same against measured toy runs."""
@@ -315,7 +318,9 @@ def theory(
     from groklab.theory import critical_fraction_of, lambda3_vs_fraction
 
     try:
-        fractions = np.round(np.arange(0.1, 0.951, 0.05), 2)
+        if not 0 < step <= 0.5:
+            _fail(f"--step {step}: must lie in (0, 0.5]")
+        fractions = np.round(np.arange(0.1, 0.95 + step / 2, step), 4)
         res = lambda3_vs_fraction(p, fractions, n_splits)
         output.mkdir(parents=True, exist_ok=True)
         crit = critical_fraction_of(res)
@@ -343,7 +348,14 @@ def theory(
             out.print(t)
             out.print(f"measured critical fraction: [bold]{measured:.3f}[/] "
                       f"(half of the plateau {share.iloc[-1]:.2f}); predicted {crit:.3f}; "
-                      f"difference {abs(measured - crit):.3f}")
+                      f"difference {measured - crit:+.3f}")
+            if n_boot > 0:
+                from groklab.theory.compare import bootstrap_critical_fractions
+
+                b = bootstrap_critical_fractions(tab, res["lambda3"], res["fraction"], n_boot)
+                out.print("95% intervals (bootstrap over splits, {n} resamples): measured [{m[0]:.3f}, {m[1]:.3f}], "
+                          "predicted [{p[0]:.3f}, {p[1]:.3f}], difference [{d[0]:+.3f}, {d[1]:+.3f}]".format(
+                              n=n_boot, m=b["measured"], p=b["predicted"], d=b["difference"]))
             ok = tab["generalized"] & (tab["lambda3"] > 0)
             path = plot_theory_vs_runs(tab["lambda3"].to_numpy()[ok], tab["step_linear"].to_numpy()[ok],
                                        output / "theory_vs_runs.png",

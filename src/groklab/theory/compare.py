@@ -80,4 +80,41 @@ def measured_critical_fraction(table: pd.DataFrame) -> tuple[float, pd.Series]:
     return (float(fr[0]) if len(s) and s[0] >= level else float("nan")), share
 
 
-__all__ = ["runs_table", "measured_critical_fraction", "LINEAR_R2"]
+def bootstrap_critical_fractions(table: pd.DataFrame, lambda3: np.ndarray, fractions: np.ndarray,
+                                 n_boot: int = 2000, seed: int = 0, level: float = 0.5) -> dict:
+    """Percentile 95% intervals of the measured critical fraction, the predicted one and their
+    difference. The unit resampled is a training split: within each fraction, the runs' split
+    seeds are drawn with replacement (all init seeds of a drawn split come along), and the
+    theory's splits (``lambda3``: (fractions, splits)) likewise, independently."""
+    rng = np.random.default_rng(seed)
+    fr = np.asarray(fractions, float)
+    groups = {f: {s: g["generalized"].to_numpy(float) for s, g in gf.groupby("split_seed")}
+              for f, gf in table.groupby("fraction")}
+    meas, pred = [], []
+    for _ in range(n_boot):
+        rows = []
+        for f, splits in groups.items():
+            keys = list(splits)
+            for k in rng.integers(0, len(keys), len(keys)):
+                rows.extend((f, v) for v in splits[keys[k]])
+        boot = pd.DataFrame(rows, columns=["fraction", "generalized"])
+        meas.append(measured_critical_fraction(boot)[0])
+        lam = lambda3[:, rng.integers(0, lambda3.shape[1], lambda3.shape[1])]
+        share = (lam > 0).mean(1)
+        above = np.flatnonzero(share >= level)
+        if len(above) == 0 or above[0] == 0:
+            pred.append(float("nan"))
+        else:
+            k = above[0]
+            pred.append(float(fr[k - 1] + (level - share[k - 1]) * (fr[k] - fr[k - 1]) / (share[k] - share[k - 1])))
+    meas, pred = np.asarray(meas), np.asarray(pred)
+    diff = meas - pred
+
+    def ci(x):
+        x = x[np.isfinite(x)]
+        return (float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5))) if len(x) else (float("nan"),) * 2
+
+    return {"measured": ci(meas), "predicted": ci(pred), "difference": ci(diff), "n_boot": n_boot}
+
+
+__all__ = ["runs_table", "measured_critical_fraction", "bootstrap_critical_fractions", "LINEAR_R2"]
