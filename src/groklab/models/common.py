@@ -83,10 +83,9 @@ def gather_rows(table: torch.Tensor, idx: torch.Tensor, per_member: bool) -> tor
 
 
 def layer_norm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Per-member LayerNorm: x (E, ..., d), w/b (E, d)."""
-    if w.shape[0] == 1:  # one member: the fused kernel with its affine map (views, not w[0]: a
-        # select's backward allocates a zero tensor and copies into it)
-        return F.layer_norm(x, x.shape[-1:], w.view(-1), b.view(-1), eps=eps)
+    """Per-member LayerNorm: x (E, ..., d), w/b (E, d). One path for every E (the fused
+    kernel's own affine map would reduce the gradients of w and b in another order when
+    E = 1, and a member would no longer equal its single run bit for bit)."""
     shape = (w.shape[0],) + (1,) * (x.dim() - 2) + (w.shape[1],)
     return torch.addcmul(b.view(shape), F.layer_norm(x, x.shape[-1:], eps=eps), w.view(shape))
 

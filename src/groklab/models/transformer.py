@@ -293,7 +293,9 @@ class Transformer(EnsembleModule):
         W_in, b_in = self.p(l, "W_in"), self.p(l, "b_in")
         W_out, b_out = self.p(l, "W_out"), self.p(l, "b_out")
         x_in = linear(x_last, W_in, b_in)  # (E, N or R, d_mlp)
-        x_u = linear(x_last, W_U) + (b_out[:, None] @ W_U)  # (E, N or R, C)
+        # (x + b_out) W_U in one product: a separate b_out W_U is a batched matrix-vector
+        # product whose rounding depends on the number of members (E = 1 vs E > 1)
+        x_u = linear(x_last + b_out[:, None], W_U)  # (E, N or R, C)
         if rows_last is not None:
             x_in, x_u = _rows_or_broadcast(x_in, rows_last, per_member), _rows_or_broadcast(x_u, rows_last, per_member)
         pre = torch.baddbmm(x_in, z, W_O @ W_in)  # (E, N, d_mlp)
