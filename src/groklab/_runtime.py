@@ -3,8 +3,8 @@
 glibc's malloc returns large freed blocks (> 128 KiB, rising adaptively) to the system and
 trims the heap top eagerly; a training step that allocates and frees the same
 few-megabyte activations every step then pays page faults for every one of them. Raising
-the mmap and trim thresholds keeps that memory in the process. Measured in LOG.md
-(2026-11-22): 16-member liu2022_toy, 3000 steps, 39.4 s -> 25.4 s.
+the mmap and trim thresholds keeps that memory in the process (its effect on a toy
+ensemble was measured once, on 2026-11-22, as LOG.md records; it is no current claim).
 """
 
 from __future__ import annotations

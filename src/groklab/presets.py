@@ -129,7 +129,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "fastest",
             "groklab challenge entry: a+b mod 97, random 50%, learned embeddings only; MLP [32+32 -> 128 -> 97], "
-            "AdamW lr 3e-2 wd 1, batch 512 (first probe: 99% val in 168-224 steps, ~2 s, seeds 0-2, 1 CPU thread)",
+            "AdamW lr 3e-2 wd 1, batch 512 (its steps and seconds to 99% val: benchmarks/RESULTS.md, the bench)",
             {
                 "task": {"op": "add", "p": 97, "fraction": 0.5, "split": "random"},
                 "model": {"kind": "mlp", "embed": "learned", "d_embed": 32, "hidden": [128], "act": "relu"},
@@ -140,7 +140,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "fastest_transformer",
             "groklab challenge entry with Power et al.'s 2-layer transformer (d=128, 4 heads, ReLU, pre-LN): "
-            "x*y mod 97, 50%; AdamW lr 2e-3, wd 3, init scale 0.5, batch 512 (probes: 99% val in 178-224 steps)",
+            "x*y mod 97, 50%; AdamW lr 2e-3, wd 3, init scale 0.5, batch 512 (its steps to 99% val: benchmarks/RESULTS.md, the bench)",
             {
                 "task": {"op": "mul", "p": 97, "fraction": 0.5, "layout": "aopb="},
                 "model": {**_POWER_TRANSFORMER, "init_scale": 0.5},
