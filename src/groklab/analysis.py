@@ -33,10 +33,13 @@ def analyze(run_dir: str | Path, names: list[str], steps: list[int] | None = Non
     steps = run.checkpoint_steps if steps is None else steps
     options = {}
     if final_keys:
-        final = run.model()
-        emb = embedding_key_frequencies(final, task)  # one list per member
-        options = {n: {"key_freqs": emb} for n in ("fourier", "frequency_ablation") if n in names}
-        if "restricted_loss" in names:
+        keyed = [n for n in ("fourier", "frequency_ablation", "restricted_loss") if n in names]
+        final = run.model() if keyed else None
+        keyed = [n for n in keyed if measures.MEASURES[n].applies_to(final, task)]
+        if set(keyed) & {"fourier", "frequency_ablation"}:
+            emb = embedding_key_frequencies(final, task)  # one list per member
+            options = {n: {"key_freqs": emb} for n in ("fourier", "frequency_ablation") if n in keyed}
+        if "restricted_loss" in keyed:
             options["restricted_loss"] = {"key_freqs": default_key_frequencies(final, task)}
     rows = []
     it = steps
