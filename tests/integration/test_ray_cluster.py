@@ -72,7 +72,7 @@ def hidden_cluster(tmp_path):
     runs.mkdir()
     (runs / "visible-only-to-the-driver").write_text("")
     port = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a loopback test cluster
     common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     try:
         head = subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=0",

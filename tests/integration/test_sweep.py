@@ -206,7 +206,7 @@ def test_ray_cluster_on_a_shared_file_system_gives_the_ensemble_results(tmp_path
     pytest.importorskip("ray", reason="Ray is installed by `make install` (groklab[ray])")
     ray_bin = str(Path(sys.executable).parent / "ray")
     port = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a loopback test cluster
     start = subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
                             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
                            capture_output=True, text=True, env=env)
