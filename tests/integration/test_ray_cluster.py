@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from groklab.store import RunStore, read_tensors
+from groklab.store import RunStore
 from groklab.sweep import SweepSpec, run_sweep
 from groklab.training.loop import train
 
