@@ -245,6 +245,7 @@ class TrainConfig:
     device: str = "cpu"
     autocast: Union[str, None] = None  # mixed precision of the training step: bfloat16 | float16 | None
     threads: Union[int, None] = None  # torch intra-op threads (None: torch's default)
+    deterministic: bool = True  # CUDA: deterministic kernels, so reruns and resumes give the same bits
     progress: bool = True
 
 

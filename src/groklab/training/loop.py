@@ -12,6 +12,7 @@ import contextlib
 
 import datetime as _dt
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,8 @@ class Trainer:
         if tr.threads:
             torch.set_num_threads(tr.threads)
         self.device = torch.device(tr.device)
+        if self.device.type == "cuda":
+            deterministic_cuda(tr.deterministic)
         self.task = make_task(cfg.task, self.device, DTYPES[cfg.model.dtype])
         self.model = build_model(cfg, self.task, self.device)
         E = self.E = cfg.n_members
@@ -474,6 +477,20 @@ def check_device(device: str, cfg: RunConfig | None = None) -> None:
             raise ConfigError("train.device", device, f"only {torch.cuda.device_count()} CUDA device(s)")
     elif device == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("train.device", device, "MPS is not available on this machine")
+
+
+def deterministic_cuda(on: bool = True) -> None:
+    """Make CUDA training reproducible (``train.deterministic``, the default), as it is on the
+    CPU: the same run twice, or killed and resumed, gives the same bits. Without this, CUDA's atomic-add kernels (the embedding's and
+    the gather's backward passes) sum in a varying order, and Adam amplifies the last-bit
+    differences within a few thousand steps (measured on an H100: a small nanda2023 run killed
+    and resumed logged metrics up to 0.8 apart from the unkilled run's by step 3,000). cuBLAS needs a fixed workspace for it (CUBLAS_WORKSPACE_CONFIG, read when checked);
+    an op without a deterministic CUDA kernel warns rather than fails. It costs time (on an
+    H100, benchmarks/RESULTS.md); ``train.deterministic = false`` trades the bits for speed.
+    Process-wide, like ``torch.use_deterministic_algorithms`` itself."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)
 
 
 def default_run_name(cfg: RunConfig) -> str:
