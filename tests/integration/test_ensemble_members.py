@@ -1,6 +1,6 @@
 """Every member of a transformer ensemble is bit for bit its single run (issue 15, item 6):
 trained as one batched model or alone, member e ends with the same weights and the same
-metrics (wall-clock aside), with and without layer norm."""
+metrics (wall-clock aside), with and without layer norm, full batch and on minibatches."""
 
 import pytest
 import torch
@@ -15,7 +15,9 @@ SMALL = ["task.p=23", "model.d_model=32", "model.n_heads=4", "model.d_mlp=64", "
 @pytest.mark.parametrize("preset, extra", [
     ("nanda2023", ["task.p=113"]),  # no layer norm, the fast path (p = 113: C = 113 took gemv at E = 1)
     ("power2022", ["train.batch_size=null"]),  # pre-LN, 2 layers, full batch
-], ids=["nanda2023", "power2022-layernorm"])
+    ("power2022", ["train.batch_size=16"]),  # minibatches: each member its own batches
+    ("fastest", ["train.batch_size=16"]),  # the learned-embedding MLP on minibatches
+], ids=["nanda2023", "power2022-layernorm", "power2022-minibatch", "mlp-minibatch"])
 def test_each_member_equals_its_single_run_bit_for_bit(tmp_path, preset, extra):
     seeds = [0, 1]
     ens = groklab.train(groklab.resolve(preset, overrides=[*SMALL, *extra, f"train.seeds={seeds}"]),

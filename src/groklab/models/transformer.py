@@ -264,13 +264,28 @@ class Transformer(EnsembleModule):
         before W_O."""
         return row_attention(qkv0, qkv0, q_rows, k_rows, allowed, self.H, (self.d, 0, self.d, 2 * self.d))
 
+    def set_row_support(self, sequences: torch.Tensor) -> None:
+        """Give the fast path's table a row for every (position, token) of ``sequences`` (the
+        task's whole table), whether a batch holds it or not. Its size and order then no
+        longer depend on the batch, so neither does the contraction length of any weight
+        gradient: a member of an ensemble, whose table would otherwise hold the rows of every
+        member's batch, computes bit for bit what its single run computes. Rows absent from
+        a batch get exact zero gradients. (Not a buffer: saved weights are unchanged.)"""
+        T = sequences.shape[-1]
+        key = sequences.reshape(-1, T).cpu() + self.V * torch.arange(T)
+        self._row_support = torch.zeros(T * self.V, dtype=torch.long).index_fill_(0, key.reshape(-1), 1)
+        self._rows_cache = None
+
     def _rows(self, tokens: torch.Tensor):
         """:func:`_row_table`, cached while the same unchanged tokens tensor comes back
         (full-batch training passes one tensor every step)."""
         c = getattr(self, "_rows_cache", None)
         if c is not None and c[0] is tokens and c[1] == tokens._version:
             return c[2]
-        out = _row_table(tokens, self.V)
+        support = getattr(self, "_row_support", None)
+        if support is not None and support.device != tokens.device:
+            support = self._row_support = support.to(tokens.device)
+        out = _row_table(tokens, self.V, support)
         self._rows_cache = (tokens, tokens._version, out)
         return out
 
@@ -323,9 +338,10 @@ def _prefix_len(counts: list[int]) -> int:
     return P
 
 
-def _row_table(tokens: torch.Tensor, vocab: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
-    """One table row per (position, token) that occurs in ``tokens`` (.., N, T), ordered by
-    position, then token.
+def _row_table(tokens: torch.Tensor, vocab: int, support: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """One table row per (position, token) that occurs in ``tokens`` (.., N, T) or is marked
+    in ``support`` (T * vocab,), ordered by position, then token.
 
     Returns rows (.., N, T) indexing the table, each row's token and position, and the
     number of distinct tokens at each position. Without a sort: the (position, token) pairs
@@ -334,6 +350,8 @@ def _row_table(tokens: torch.Tensor, vocab: int) -> tuple[torch.Tensor, torch.Te
     T = tokens.shape[-1]
     key = tokens + vocab * torch.arange(T, device=tokens.device)  # (.., N, T): position * vocab + token
     seen = torch.zeros(T * vocab, dtype=torch.long, device=tokens.device).index_fill_(0, key.reshape(-1), 1)
+    if support is not None:
+        seen = seen.bitwise_or_(support)
     rows = (seen.cumsum(0) - 1).index_select(0, key.reshape(-1)).view_as(key)
     occurring = seen.nonzero().squeeze(1)  # (R,)
     return rows, occurring % vocab, occurring // vocab, seen.view(T, vocab).sum(1).tolist()

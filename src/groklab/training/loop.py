@@ -123,8 +123,9 @@ def evaluate(model, task, loss_kind: str) -> dict[str, torch.Tensor]:
 
 
 def idx_per_member(full_batch: bool, E: int) -> bool:
-    """Whether a step's rows differ per member (minibatches of an ensemble): (E, B, ...)."""
-    return not full_batch and E > 1
+    """Whether a step's rows are per member, (E, B, ...): minibatches, at every E (a single
+    run takes the ensemble's per-member path, so its members equal their single runs)."""
+    return not full_batch
 
 
 @dataclass
@@ -207,9 +208,9 @@ class Trainer:
                     inputs, targets = self.sampler.next()
                 else:
                     idx = self.sampler.next().to(self.device)  # (E, B) rows of the train split
+                    # (E, B, ...) for every E, one member too: a member computes alone what
+                    # it computes in an ensemble (the per-member kernels, bit for bit)
                     inputs, targets = train_inputs[idx], train_targets[idx]
-                    if self.E == 1:
-                        inputs, targets = inputs[0], targets[0]
                 if live is not None and idx_per_member(self.full_batch, self.E):  # live members' rows
                     inputs, targets = inputs[live], targets[live]
                 with self._autocast():  # mixed precision (train.autocast): the step's forward only
