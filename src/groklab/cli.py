@@ -6,6 +6,7 @@ run directory is created.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -356,6 +357,12 @@ def theory(
                 out.print("95% intervals (bootstrap over splits, {n} resamples): measured [{m[0]:.3f}, {m[1]:.3f}], "
                           "predicted [{p[0]:.3f}, {p[1]:.3f}], difference [{d[0]:+.3f}, {d[1]:+.3f}]".format(
                               n=n_boot, m=b["measured"], p=b["predicted"], d=b["difference"]))
+            record = {"sweep": str(sweep_dir), "p": p, "n_splits": n_splits, "step": step, "predicted": crit,
+                      "measured": measured, "plateau": float(share.iloc[-1]), "runs": len(tab)}
+            if n_boot > 0:
+                record.update({f"{k}_ci95": list(b[k]) for k in ("measured", "predicted", "difference")},
+                              n_boot=n_boot)
+            (output / "critical_fraction.json").write_text(json.dumps(record, indent=2) + "\n")
             ok = tab["generalized"] & (tab["lambda3"] > 0)
             path = plot_theory_vs_runs(tab["lambda3"].to_numpy()[ok], tab["step_linear"].to_numpy()[ok],
                                        output / "theory_vs_runs.png",

@@ -1,0 +1,178 @@
+"""The current claims of benchmarks/RESULTS.md, each re-derived from its command's output files.
+
+Every claim names the command that makes its output, the commit whose code made the files
+that back the quoted number, the seeds, and the interval where seeds vary. This script reads
+those files, derives each number again with groklab's own functions, and compares it with the
+number quoted here. It also checks that the claims table at the top of RESULTS.md is exactly
+the table made from this list. A quoted number that no longer follows from its files fails
+loudly (exit 1).
+
+    .venv/bin/python benchmarks/claims.py            # check every claim whose output exists
+    .venv/bin/python benchmarks/claims.py --run      # make missing outputs first (hours: see each command)
+    .venv/bin/python benchmarks/claims.py --strict   # a missing output is a failure too
+    .venv/bin/python benchmarks/claims.py --write    # rewrite the table in RESULTS.md from this list
+
+Outputs live under benchmarks/out/ (git-ignored). A fresh clone has none, so the plain check
+skips every claim and says so; `--run` makes them with the current code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from groklab import load_run
+from groklab.measures.phases import nanda_phases
+from groklab.sweep import summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+BEGIN, END = "<!-- claims:begin (benchmarks/claims.py --write) -->", "<!-- claims:end -->"
+GROKLAB = ".venv/bin/groklab"
+
+
+@dataclass
+class Claim:
+    claim: str
+    value: str  # as quoted
+    commands: list[str]  # run from the repository root, in order
+    output: str  # relative to the root; exists once the commands ran
+    commit: str  # the code that made the output files
+    seeds: str
+    interval: str  # where seeds vary; "" if one seed or deterministic
+    derive: Callable[[Path], str]  # output path -> the value, formatted as quoted
+
+
+def _member(run_dir: Path, key: str, member: int = 0) -> int | float | None:
+    return json.loads((run_dir / "summary.json").read_text())["members"][member][key]
+
+
+def _n(x) -> str:
+    return "never" if x is None else f"{int(x):,}"
+
+
+def _nanda_phases(run_dir: Path) -> str:
+    w = load_run(run_dir).wide(0).dropna(subset=["train_loss", "val_loss", "restricted_loss", "excluded_loss"])
+    ph = nanda_phases(w.index.to_numpy(), w["train_loss"], w["val_loss"], w["restricted_loss"], w["excluded_loss"])
+    return " / ".join(_n(x) for x in (ph.memorization_end, ph.circuit_formation_end, ph.cleanup_end))
+
+
+def _bits_at(run_dir: Path, step: int) -> str:
+    m = load_run(run_dir).metrics
+    v = m[(m.name == "description_bits") & (m.step == step) & (m.member == 0)]["value"]
+    if v.empty:
+        raise KeyError(f"{run_dir}: no description_bits at step {step} (run `groklab analyze -m description_length`)")
+    return f"{float(v.iloc[0]) / 1e6:.2f}M"
+
+
+def _phase_counts(sweep_dir: Path) -> str:
+    c = summarize(sweep_dir)["phase"].value_counts()
+    order = ["comprehension", "confusion", "memorization", "grokking", "undetermined"]
+    return " / ".join(f"{int(c.get(k, 0))} {k[:4]}." for k in order)
+
+
+def _critical(theory_dir: Path) -> str:
+    r = json.loads((theory_dir / "critical_fraction.json").read_text())
+    m, p = r["measured_ci95"], r["predicted_ci95"]
+    return (f"measured {r['measured']:.3f} [{m[0]:.3f}, {m[1]:.3f}]; "
+            f"theory {r['predicted']:.3f} [{p[0]:.3f}, {p[1]:.3f}]")
+
+
+NANDA = [f"{GROKLAB} train --preset nanda2023 --set train.steps=20000 --set train.stop_val_acc=none "
+         "--runs-dir benchmarks/out --name nanda2023_20k -q",
+         f"{GROKLAB} analyze benchmarks/out/nanda2023_20k -m fourier,restricted_loss,description_length"]
+
+CLAIMS = [
+    Claim("demo: a+b mod 59, 40%, 1-layer transformer (`make demo`): step of val acc ≥ 99%",
+          "1,585", [f"{GROKLAB} train --preset demo --runs-dir benchmarks/out/claims --name demo -q"],
+          "benchmarks/out/claims/demo", "2534bba", "0",
+          "1,468–1,647 across CPUs (a dip before the first crossing moves it)",
+          lambda d: _n(_member(d, "step_val_99"))),
+    Claim("nanda2023 (a+b mod 113, 30%): steps of train / val acc ≥ 99%", "136 / 6,813", NANDA,
+          "benchmarks/out/nanda2023_20k", "0328088", "0", "",
+          lambda d: f"{_n(_member(d, 'step_train_99'))} / {_n(_member(d, 'step_val_99'))}"),
+    Claim("nanda2023: ends of memorization / circuit formation / cleanup (Nanda et al.'s phases)",
+          "1,585 / 5,012 / 7,943", NANDA, "benchmarks/out/nanda2023_20k", "0328088", "0", "", _nanda_phases),
+    Claim("nanda2023: description length (two-part code) while memorizing (step 158)", "2.12M",
+          NANDA, "benchmarks/out/nanda2023_20k", "bfb4634", "0", "", lambda d: _bits_at(d, 158)),
+    Claim("nanda2023: description length after cleanup (step 20,000)", "0.44M",
+          NANDA, "benchmarks/out/nanda2023_20k", "bfb4634", "0", "", lambda d: _bits_at(d, 20000)),
+    Claim("Liu et al. toy model, lr x weight decay (10 x 10 x 3 runs): phases of the runs",
+          "159 comp. / 94 conf. / 22 memo. / 17 grok. / 8 unde.",
+          [f"{GROKLAB} sweep sweeps/liu2022_toy_lr_wd.toml --runs-dir benchmarks/out/issue15"],
+          "benchmarks/out/issue15/liu2022_toy_lr_wd", "b3428fc", "0-2", "", _phase_counts),
+    Claim("Liu et al. toy model: critical training fraction, runs (half the plateau of linear "
+          "representations) vs effective theory (P(λ3 > 0) = 1/2), 95% bootstrap over splits",
+          "PENDING",
+          [f"{GROKLAB} sweep sweeps/liu2022_toy_fraction_dense.toml --runs-dir benchmarks/out/issue15",
+           f"{GROKLAB} theory --sweep benchmarks/out/issue15/liu2022_toy_fraction_dense --step 0.025 "
+           "-o benchmarks/out/issue15/theory_dense"],
+          "benchmarks/out/issue15/theory_dense", "PENDING", "init 0-1, split seeds 100-111 (held out)", "bootstrap",
+          _critical),
+]
+
+
+def table() -> str:
+    rows = ["| claim | value | command | commit | seeds | interval / spread |", "|---|---|---|---|---|---|"]
+    for c in CLAIMS:
+        cmd = "<br>".join(f"`{x}`" for x in c.commands)
+        rows.append(f"| {c.claim} | **{c.value}** | {cmd} | {c.commit} | {c.seeds} | {c.interval or '—'} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", action="store_true", help="make missing outputs with the current code first")
+    ap.add_argument("--strict", action="store_true", help="a missing output fails")
+    ap.add_argument("--write", action="store_true", help="rewrite the claims table in RESULTS.md")
+    args = ap.parse_args()
+
+    text = RESULTS.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"FAIL {RESULTS}: no claims table between {BEGIN!r} and {END!r}")
+        return 1
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    if args.write:
+        RESULTS.write_text(f"{head}{BEGIN}\n{table()}\n{END}{tail}")
+        print(f"wrote the claims table in {RESULTS}")
+    failures, missing = 0, 0
+    if rest.split(END, 1)[0].strip() != table() and not args.write:
+        print(f"FAIL the claims table in {RESULTS} is not this list's (run with --write after updating CLAIMS)")
+        failures += 1
+    for c in CLAIMS:
+        out = ROOT / c.output
+        if not out.exists() and args.run:
+            for cmd in c.commands:
+                print(f"running: {cmd}", flush=True)
+                subprocess.run(shlex.split(cmd), cwd=ROOT, check=True)
+        if not out.exists():
+            missing += 1
+            print(f"MISSING {c.claim}\n    make it with: {' && '.join(c.commands)}")
+            continue
+        try:
+            got = c.derive(out)
+        except Exception as e:  # a damaged or incomplete output is a failure, not a skip
+            print(f"FAIL {c.claim}: cannot derive it from {c.output}: {type(e).__name__}: {e}")
+            failures += 1
+            continue
+        if got == c.value:
+            print(f"ok   {c.claim}: {got}")
+        else:
+            print(f"FAIL {c.claim}: quoted {c.value!r}, its files give {got!r}")
+            failures += 1
+    print(f"{len(CLAIMS) - failures - missing} ok, {failures} failed, {missing} missing")
+    return 1 if failures or (missing and args.strict) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
