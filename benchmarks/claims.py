@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-
 from groklab import load_run
 from groklab.measures.phases import nanda_phases
 from groklab.sweep import summarize
