@@ -40,6 +40,17 @@ def first_step_at_least(steps: np.ndarray, values: np.ndarray, threshold: float)
     return int(np.asarray(steps)[hit[0]]) if len(hit) else None
 
 
+def first_step_held(steps: np.ndarray, values: np.ndarray, threshold: float) -> int | None:
+    """The first step from which every later evaluation stays >= threshold, or None (the
+    last one is below). Unlike the first crossing, a dip before a run settles does not move
+    it earlier; it marks where the run stays."""
+    below = np.flatnonzero(~(np.asarray(values) >= threshold))
+    steps = np.asarray(steps)
+    if not len(steps) or (len(below) and below[-1] == len(steps) - 1):
+        return None
+    return int(steps[below[-1] + 1]) if len(below) else int(steps[0])
+
+
 def crossing_interval(steps, values, threshold: float) -> tuple[int, int] | None:
     """(lo, hi): the first crossing happened at some step in [lo, hi] — hi the first evaluated
     step at or above ``threshold``, lo one past the evaluation before it (hi itself for the
@@ -97,6 +108,7 @@ def member_events(steps, train_acc, val_acc, *, threshold: float, budget: int | 
     out = {
         "step_train_99": first_step_at_least(steps, train_acc, 0.99),
         "step_val_99": first_step_at_least(steps, val_acc, 0.99),
+        "step_val_99_held": first_step_held(steps, val_acc, 0.99),  # from here on >= 99% to the end
         "step_train_thr": s_tr,
         "step_val_thr": s_va,
         "phase": phase(crossing_interval(steps, train_acc, threshold), crossing_interval(steps, val_acc, threshold),

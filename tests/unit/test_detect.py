@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from groklab.detect import PHASES, events_from_metrics, first_step_at_least, member_events, phase
+from groklab.detect import PHASES, events_from_metrics, first_step_at_least, first_step_held, member_events, phase
 
 
 def test_phases_are_the_four_of_table_1():
@@ -60,6 +60,16 @@ def test_coarse_evaluations_leave_the_phase_undetermined():
     assert ev["phase"] == "undetermined"  # val crossed 101 to 1,499 steps after train
 
 
+def test_first_step_held_ignores_a_dip_before_the_run_settles():
+    steps = np.array([0, 10, 20, 30, 40, 50])
+    assert first_step_held(steps, [0.1, 0.995, 0.98, 0.99, 1.0, 1.0], 0.99) == 30  # first crossing: 10
+    assert first_step_held(steps, [0.1, 0.5, 0.99, 1.0, 1.0, 0.9], 0.99) is None  # ends below
+    assert first_step_held(steps, [1.0] * 6, 0.99) == 0
+    assert first_step_held(steps, [0.1, np.nan, 0.99, 1.0, 1.0, 1.0], 0.99) == 20  # NaN counts as below
+    ev = member_events(steps, [1.0] * 6, [0.1, 0.995, 0.98, 0.99, 1.0, 1.0], threshold=0.9, budget=None, gap=5)
+    assert ev["step_val_99"] == 10 and ev["step_val_99_held"] == 30
+
+
 def test_first_step_at_least():
     steps = np.array([0, 10, 100, 1000])
     assert first_step_at_least(steps, np.array([0.1, 0.95, 0.5, 0.99]), 0.9) == 10
@@ -80,6 +90,7 @@ def test_member_events_grokking_with_seconds():
     assert ev == {
         "step_train_99": 200,
         "step_val_99": 3000,
+        "step_val_99_held": 3000,
         "step_train_thr": 100,
         "step_val_thr": 1500,
         "phase": "grokking",  # val crossed in [1101, 1500], train in [1, 100]: >= 1000 apart either way
