@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -35,9 +36,38 @@ def _names(text: str) -> list[str]:
 
 
 def _fmt(x, nd=3):
+    """None -> "-"; a float with ``nd`` decimals, or as 2.15e-4 where those would hide it."""
     if x is None:
         return "-"
-    return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
+    if isinstance(x, float):
+        if x != 0 and (abs(x) < 10 ** -nd or abs(x) >= 1e6):
+            mant, exp = f"{x:.2e}".split("e")
+            return f"{mant}e{int(exp)}"
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def _table(header: list[str], rows: list[list[str]], *, left: tuple[str, ...] = (), fold: tuple[str, ...] = (),
+           words: tuple[str, ...] = (), title: str | None = None) -> Table:
+    """A table that stays readable at 80 columns and in pipes (whose width is taken as 80):
+    no vertical rules; numbers and short words keep their widest cell; where the console is
+    too narrow, ``words`` columns wrap at spaces (down to their longest word) and then
+    ``fold`` columns (paths) break anywhere (down to 8 characters). No cell is cut short."""
+    nat = [max(len(x) for x in [name] + [r[i] for r in rows]) for i, name in enumerate(header)]
+    width = list(nat)
+    room = out.width - len(header)  # the rule between columns is a space; one to spare
+    for group, floor in ((words, lambda i: max(len(w) for x in [header[i]] + [r[i] for r in rows] for w in x.split())),
+                         (fold, lambda i: min(8, nat[i]))):
+        for i, name in enumerate(header):
+            if name in group and sum(width) > room:
+                width[i] = max(floor(i), width[i] - (sum(width) - room))
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    for i, name in enumerate(header):
+        t.add_column(name, justify="left" if name in left else "right", width=width[i],
+                     overflow="fold", no_wrap=name not in words and name not in fold)
+    for r in rows:
+        t.add_row(*r)
+    return t
 
 
 @app.command()
@@ -80,15 +110,16 @@ def train(
 
 def _print_summary(run) -> None:
     s = run.summary
-    t = Table(title=f"{run.path}  ({s['status']}, {s['steps']} steps, {s.get('seconds', 0):.1f} s)")
-    for col in ("member", "seed", "lr", "wd", "train acc", "val acc", "step train 99", "step val 99",
-                "s to val 99", "phase"):
-        t.add_column(col, justify="right")
-    for e, m in enumerate(s["members"]):
-        t.add_row(str(e), str(m["seed"]), _fmt(m["lr"], 4), _fmt(m["weight_decay"], 3), _fmt(m["train_acc"]),
-                  _fmt(m["val_acc"]), _fmt(m["step_train_99"]), _fmt(m["step_val_99"]),
-                  _fmt(m["seconds_val_99"], 1), m["phase"] or "-")
+    header = ["#", "seed", "lr", "wd", "train acc", "val acc", "train 99%", "val 99%", "s to val 99%", "phase"]
+    rows = [[str(e), str(m["seed"]), _fmt(m["lr"], 4), _fmt(m["weight_decay"], 3), _fmt(m["train_acc"]),
+             _fmt(m["val_acc"]), _fmt(m["step_train_99"]), _fmt(m["step_val_99"]), _fmt(m["seconds_val_99"], 1),
+             m["phase"] or "-"] for e, m in enumerate(s["members"])]
+    t = _table(header, rows, left=("phase",), words=("train acc", "val acc", "train 99%", "val 99%", "s to val 99%"),
+               title=f"{run.path}  ({s['status']}, {s['steps']} steps, {s.get('seconds', 0):.1f} s)")
     out.print(t)
+    if s["status"] == "stopped":
+        out.print("stopped: early stop, every member held val acc >= train.stop_val_acc for "
+                  "train.stop_patience evaluations", highlight=False)
 
 
 @app.command()
@@ -372,29 +403,79 @@ def theory(
         _fail(str(e))
 
 
-@app.command()
-def runs(runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Directory of runs.")):
-    """A table of the runs in a directory."""
-    from groklab.run import Run
-    from groklab.store import list_runs
+def _members_cells(ms: list[dict]) -> tuple[str, str, str]:
+    """val acc, step to val 99% and phase of a run's members: the value of one member; for
+    an ensemble the median (val acc; step over the members that got there, with their
+    count) and the most common phase with its count."""
+    if not ms:
+        return "-", "-", "-"
+    if len(ms) == 1:
+        return _fmt(ms[0]["val_acc"]), _fmt(ms[0]["step_val_99"]), ms[0]["phase"] or "-"
+    import statistics
+    from collections import Counter
 
-    paths = list_runs(runs_dir)
-    if not paths:
-        out.print(f"no runs in {runs_dir}")
+    acc = [m["val_acc"] for m in ms if m["val_acc"] is not None]
+    steps = [m["step_val_99"] for m in ms if m["step_val_99"] is not None]
+    phase, n = Counter(m["phase"] or "-" for m in ms).most_common(1)[0]
+    return (_fmt(statistics.median(acc)) if acc else "-",
+            f"{int(statistics.median(steps))} ({len(steps)}/{len(ms)})" if steps else f"- (0/{len(ms)})",
+            f"{phase} {n}/{len(ms)}")
+
+
+@app.command()
+def runs(
+    path: Optional[Path] = typer.Argument(None, help="A directory of runs or sweeps, or one run "
+                                                      "(default: --runs-dir)."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Directory of runs."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status (running, "
+                                                                 "completed, stopped, interrupted, diverged)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Only runs from this preset."),
+    sort: str = typer.Option("name", "--sort", help="name | steps | val_acc | step_val_99 (first member)."),
+):
+    """The runs under a directory, sweeps' runs included. Example: groklab runs runs/ --status running"""
+    from groklab.rundir import RunDirError, find_runs, read_config, read_summary, writer_pid
+
+    keys = ("name", "steps", "val_acc", "step_val_99")
+    if sort not in keys:
+        _fail(f"--sort {sort!r}: use one of {', '.join(keys)}")
+    root = path or runs_dir
+    if path is not None and not path.exists():
+        _fail(f"PATH={str(path)!r}: no such directory")
+    rows = []
+    for p in find_runs(root):
+        try:
+            cfg, s = read_config(p), read_summary(p) or {"members": [], "status": "interrupted", "steps": 0}
+        except RunDirError as e:
+            err.print(f"skipped: {escape(str(e))}", highlight=False)
+            continue
+        st = "running" if writer_pid(p) is not None else s["status"]
+        if (status and st != status) or (preset and cfg.preset != preset):
+            continue
+        name = str(p.relative_to(root)) if p != Path(root) else p.name
+        rows.append((name, cfg, st, s))
+    if not rows:
+        out.print(f"no runs in {root}" + (" that match" if status or preset else ""))
         return
-    t = Table()
-    for col in ("name", "task", "model", "members", "status", "steps", "train acc", "val acc",
-                "step val 99", "phase"):
-        t.add_column(col)
-    for p in paths:
-        run = Run(p)
-        cfg, s = run.config, run.summary or {"members": [], "status": "?", "steps": 0}
-        ms = s["members"]
-        one = lambda k: ", ".join(_fmt(m[k]) for m in ms[:4]) + (" ..." if len(ms) > 4 else "")  # noqa: E731
-        t.add_row(p.name, cfg.task.describe(), cfg.model.kind,
-                  str(len(ms)), s["status"], str(s["steps"]), one("train_acc"), one("val_acc"),
-                  one("step_val_99"), one("phase"))
+
+    def key(r):
+        first = r[3]["members"][0] if r[3]["members"] else {}
+        v = r[0] if sort == "name" else r[3]["steps"] if sort == "steps" else first.get(sort)
+        return (v is None, v if v is not None else 0)
+
+    header = ["run", "task", "model", "status", "step", "val acc", "val 99%", "phase"]
+    table_rows = [[name, cfg.task.describe(), cfg.model.kind, st,
+                   str(s["steps"]) + (" (checkpoint)" if st == "running" else ""), *_members_cells(s["members"])]
+                  for name, cfg, st, s in sorted(rows, key=key)]
+    t = _table(header, table_rows, left=("run", "task", "model", "status", "phase"), fold=("run",),
+               words=("task", "step", "val acc", "val 99%", "phase"))
     out.print(t)
+    notes = ["ensembles: medians over the members; val 99%: (members that got there / members)"]
+    if any(r[2] == "stopped" for r in rows):
+        notes.append("stopped: early stop (val acc held >= train.stop_val_acc)")
+    if any(r[2] == "interrupted" for r in rows):
+        notes.append("interrupted: killed or stopped by hand; continue with `groklab train --resume RUN`")
+    for n in notes:
+        out.print(n, highlight=False)
 
 
 @app.command()

@@ -30,6 +30,7 @@ import fcntl
 import hashlib
 import json
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -39,13 +40,10 @@ import pandas as pd
 import torch
 from safetensors.torch import safe_open, save_file
 
-from groklab.config import ConfigError, RunConfig
+from groklab.config import RunConfig
+from groklab.rundir import CONFIG_FORMAT, LOCK, RunDirError, read_config, read_summary
 
 METRIC_COLUMNS = ["step", "member", "name", "value"]
-
-
-class RunDirError(RuntimeError):
-    pass
 
 
 class DiskFullError(RunDirError):
@@ -149,15 +147,6 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
     _atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file; RunDirError naming it if it is not valid JSON."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunDirError(f"{path}: damaged, not valid JSON ({e})") from None
-
-
 def read_parquet(path: Path) -> pd.DataFrame:
     """A Parquet file; RunDirError naming it if it cannot be read."""
     try:
@@ -176,24 +165,25 @@ def writer_lock(directory: Path, what: str):
     instead of writing the same files. The kernel drops the lock when its process dies, even
     by SIGKILL, so a killed run never leaves a stale lock."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    locked = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunDirError(f"{what} {str(directory)!r} is being written by another groklab process; "
                               "wait for it to finish (or stop it) and run this again") from None
+        locked = True
+        os.ftruncate(fd, 0)  # who holds it, for groklab.rundir.writer_pid (`groklab runs`: running)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         yield
     finally:
+        if locked:
+            os.ftruncate(fd, 0)
         os.close(fd)  # closing the descriptor releases the lock
 
 
 # --------------------------------------------------------------------------- run directory
-
-
-# config.json's format: 1 (no "format" key) had one task kind, the algorithmic table, and
-# loads as task.kind = "algorithmic"; 2 adds task.kind and the kinds' own sections.
-CONFIG_FORMAT = 2
 
 
 class RunStore:
@@ -235,29 +225,10 @@ class RunStore:
 
     # reads
     def config(self) -> RunConfig:
-        p = self.path / "config.json"
-        if not p.is_file():
-            raise RunDirError(f"{str(self.path)!r} is not a run directory (no config.json)")
-        d = read_json(p)
-        if not isinstance(d, dict):
-            raise RunDirError(f"{p}: damaged, not a config (a JSON {type(d).__name__})")
-        fmt = d.pop("format", 1)
-        if not isinstance(fmt, int) or fmt > CONFIG_FORMAT:
-            raise RunDirError(f"{str(self.path)!r} was written by a newer groklab (config format {fmt!r}; "
-                              f"this version reads formats 1 to {CONFIG_FORMAT})")
-        try:
-            return RunConfig.from_dict(d)
-        except ConfigError as e:
-            raise RunDirError(f"{p}: {e} (config format {fmt}; written by another groklab version?)") from None
+        return read_config(self.path)
 
     def summary(self) -> dict | None:
-        p = self.path / "summary.json"
-        if not p.is_file():
-            return None
-        s = read_json(p)
-        if not isinstance(s, dict) or not isinstance(s.get("members", []), list):
-            raise RunDirError(f"{p}: damaged, not a run summary")
-        return s
+        return read_summary(self.path)
 
     def metrics(self) -> pd.DataFrame:
         p = self.path / "metrics.parquet"

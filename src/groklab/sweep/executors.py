@@ -42,7 +42,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from groklab.config import ConfigError, RunConfig, set_value
-from groklab.store import RunStore, read_json, write_json, write_parquet, writer_lock
+from groklab.rundir import read_json
+from groklab.store import RunStore, write_json, write_parquet, writer_lock
 from groklab.sweep.spec import RunPoint, SweepSpec
 from groklab.sweep.transfer import FileSet, Outbox, apply_files, read_files
 from groklab.resolve import check

@@ -1,0 +1,66 @@
+"""`groklab runs` as a first-time user meets it: fast (no torch), runs inside sweeps found,
+a run being trained shown as running, filters and sorting, and a table that stays whole at
+80 columns and in a pipe."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import groklab
+from groklab.rundir import writer_pid
+
+SMALL = ["task.p=17", "model.d_model=32", "model.n_heads=2", "model.d_mlp=64", "train.stop_val_acc=none",
+         "train.progress=false"]
+
+
+def _cli(groklab_cmd, *args, env=None):
+    return subprocess.run(groklab_cmd + list(args), capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "80", **(env or {})})
+
+
+def test_the_command_line_does_not_import_torch():
+    code = "import sys, groklab.cli; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_runs_finds_sweeps_filters_sorts_and_fits_80_columns(tmp_path, groklab_cmd):
+    root = tmp_path / "runs"
+    groklab.train(groklab.resolve("demo", overrides=[*SMALL, "train.steps=20"]), root / "short", progress=False)
+    groklab.train(groklab.resolve("demo", overrides=[*SMALL, "train.steps=40", "train.seeds=[0,1,2]"]),
+                  root / "a_very_long_sweep_name_that_must_fold" / "groups" / "g0000", progress=False)
+    r = _cli(groklab_cmd, "runs", str(root), "--sort", "steps")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), r.stdout
+    assert "…" not in r.stdout  # nothing cut short
+    text = r.stdout.replace("\n", "")
+    assert "short" in text and "g0000" in text
+    assert "completed" in r.stdout and "(0/3)" in r.stdout  # the ensemble's 3 members, none at 99%
+    assert r.stdout.index("short") < r.stdout.index("g0000")  # sorted by steps: 20 before 40
+    r = _cli(groklab_cmd, "runs", str(root), "--status", "running")
+    assert r.returncode == 0 and "no runs" in r.stdout
+    r = _cli(groklab_cmd, "runs", str(root), "--sort", "colour")
+    assert r.returncode == 2 and "colour" in r.stderr
+
+
+def test_a_run_being_trained_shows_as_running(tmp_path, groklab_cmd):
+    root = tmp_path / "runs"
+    cmd = groklab_cmd + ["train", "--preset", "demo", "--runs-dir", str(root), "--name", "live", "-q"]
+    for s in [*SMALL, "train.steps=100000", "train.checkpoint_every=50"]:
+        cmd += ["--set", s]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while writer_pid(root / "live") != proc.pid and time.time() < deadline:
+            time.sleep(0.05)
+        assert writer_pid(root / "live") == proc.pid
+        r = _cli(groklab_cmd, "runs", str(root))
+        assert r.returncode == 0 and "running" in r.stdout, r.stdout
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert writer_pid(root / "live") is None  # killed: its PID is gone, the line it left is ignored
+    r = _cli(groklab_cmd, "runs", str(root))
+    assert "running" not in r.stdout and "interrupted" in r.stdout
