@@ -432,7 +432,8 @@ def runs(
     preset: Optional[str] = typer.Option(None, "--preset", help="Only runs from this preset."),
     sort: str = typer.Option("name", "--sort", help="name | steps | val_acc | step_val_99 (first member)."),
 ):
-    """The runs under a directory, sweeps' runs included. Example: groklab runs runs/ --status running"""
+    """The runs under a directory, sweeps' runs included, with their status (running while a
+    process trains them) and results."""
     from groklab.rundir import RunDirError, find_runs, read_config, read_summary, writer_pid
 
     keys = ("name", "steps", "val_acc", "step_val_99")
@@ -646,9 +647,56 @@ def bench(
     out.print(f"figure: {(output or runs_dir) / 'val_acc_vs_seconds.png'}")
 
 
+EXAMPLES = {
+    "train": "groklab train --preset nanda2023 --set train.seeds=[0,1,2] --device cuda",
+    "sweep": "groklab sweep sweeps/liu2022_toy_lr_wd.toml -e process -w 2",
+    "phase-diagram": "groklab phase-diagram runs/liu2022_toy_lr_wd --x optim.lr --y optim.weight_decay",
+    "landscape": "groklab landscape runs/omnigrok_mnist_landscape",
+    "emergence": "groklab emergence runs/parity",
+    "scaling": "groklab scaling runs/michaud2023_parity_laptop_N --x params",
+    "qdg": "groklab qdg runs/parity --samples 2000",
+    "theory": "groklab theory --sweep runs/liu2022_toy_fraction --step 0.025",
+    "runs": "groklab runs runs/ --status running --sort val_acc",
+    "plot": "groklab plot runs/nanda2023-... --phases",
+    "analyze": "groklab analyze runs/nanda2023-... -m fourier,restricted_loss,description_length",
+    "fourier": "groklab fourier runs/nanda2023-... -o fourier.png",
+    "measures": "groklab measures",
+    "presets": "groklab presets",
+    "tasks": "groklab tasks",
+    "bench": "groklab bench --tasks mul97 --methods grokfast2024,fastest_transformer --seeds 3",
+}
+
+
+def _command():
+    """The click command behind ``app``, its help made for people: an example under each
+    command, and option placeholders named for what they take (KEY=VALUE, RUNS_DIR) instead
+    of type tags (<str>); flags take none."""
+    group = typer.main.get_command(app)
+    for name, cmd in group.commands.items():
+        cmd.epilog = f"Example: {EXAMPLES[name]}"
+        for prm in cmd.params:
+            if getattr(prm, "param_type_name", None) == "option":  # typer's own click, not click's classes
+                if prm.is_flag:
+                    prm.metavar = ""
+                elif prm.metavar is None:
+                    long = max(prm.opts, key=len).lstrip("-")
+                    prm.metavar = "KEY=VALUE" if long == "set" else long.upper().replace("-", "_")
+            else:  # an argument: its name says it (the usage line shows it); no type column
+                prm.display_type_rich = lambda ctx: None
+
+        def help_option(ctx, _make=cmd.get_help_option):  # --help is a flag too
+            opt = _make(ctx)
+            if opt is not None:
+                opt.metavar = ""
+            return opt
+
+        cmd.get_help_option = help_option
+    return group
+
+
 def main() -> None:
     try:
-        app()
+        _command()()
     except ConfigError as e:  # raised outside a command's own handling
         err.print(f"error: {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
