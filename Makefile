@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	rm -rf runs/demo
 	$(BIN)/groklab train --preset demo --runs-dir runs --name demo
-	$(BIN)/groklab plot runs/demo --member 0 -o docs/demo.png
-	@echo "figure: docs/demo.png"
+	$(BIN)/groklab plot runs/demo --member 0 -o runs/demo/curves.png
+	@echo "figure: runs/demo/curves.png (the README's docs/demo.png is this figure, copied there by hand)"
 
 test: install
 	$(BIN)/python -m pytest -q

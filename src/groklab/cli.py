@@ -337,7 +337,7 @@ def theory(
     p: int = typer.Option(10, "--p", help="Symbols of the toy task (add_int, a <= b as in Liu et al.)."),
     n_splits: int = typer.Option(100, "--n-splits", help="Random training splits per fraction."),
     sweep_dir: Optional[Path] = typer.Option(None, "--sweep", help="A toy sweep over task.fraction to compare with."),
-    output: Path = typer.Option(Path("theory"), "--output", "-o", help="Directory for the figures and tables."),
+    output: Path = typer.Option(Path("runs/theory"), "--output", "-o", help="Directory for the figures and tables."),
     step: float = typer.Option(0.05, "--step", help="Spacing of the fraction grid of the theory (from 0.1 to 0.95)."),
     n_boot: int = typer.Option(2000, "--n-boot", help="With --sweep: bootstrap resamples (over splits) for the "
                                                       "95% intervals; 0 for none."),
