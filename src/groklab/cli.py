@@ -77,7 +77,8 @@ def train(
     sets: List[str] = typer.Option([], "--set", "-s", help="key=value, e.g. optim.lr=3e-3 (repeatable)."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where run directories go."),
     name: Optional[str] = typer.Option(None, "--name", help="Run directory name (default: preset-time)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory; with "
+                                          "--set train.steps=N (or train.stop_val_acc=none), extend a finished one."),
     device: Optional[str] = typer.Option(None, "--device", help="Shorthand for --set train.device=..."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
@@ -90,10 +91,12 @@ def train(
 
     try:
         if resume is not None:
-            if preset or config or sets or name:
-                _fail("--resume takes only the run directory (its saved config is used)")
-            out.print(f"resuming [bold]{resume}[/]")
-            run = resume_run(resume, progress=not quiet)
+            if preset or config or name:
+                _fail("--resume takes the run directory (its saved config is used) and, to extend the run, "
+                      "--set train.steps=N / train.stop_val_acc=none")
+            extend = list(sets) + ([f"train.device={device}"] if device else [])
+            out.print(f"{'extending' if extend else 'resuming'} [bold]{resume}[/]")
+            run = resume_run(resume, progress=not quiet, overrides=extend)
         else:
             overrides = list(sets) + ([f"train.device={device}"] if device else [])
             cfg = resolve(preset, config, overrides)

@@ -223,6 +223,10 @@ class RunStore:
         write_tensors(path / "split.safetensors", split)
         return store
 
+    def write_config(self, cfg: RunConfig) -> None:
+        """Replace config.json (extending a run: more steps, early stop off)."""
+        write_json(self.path / "config.json", {"format": CONFIG_FORMAT, **cfg.to_dict()})
+
     # reads
     def config(self) -> RunConfig:
         return read_config(self.path)

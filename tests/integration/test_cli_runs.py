@@ -64,3 +64,32 @@ def test_a_run_being_trained_shows_as_running(tmp_path, groklab_cmd):
     assert writer_pid(root / "live") is None  # killed: its PID is gone, the line it left is ignored
     r = _cli(groklab_cmd, "runs", str(root))
     assert "running" not in r.stdout and "interrupted" in r.stdout
+
+
+def test_a_finished_run_extended_equals_the_longer_run(tmp_path, groklab_cmd):
+    """--resume with more steps (and early stop off) continues a completed or early-stopped
+    run; its weights equal those of a run configured for the longer length from the start."""
+    import torch
+
+    from groklab.store import RunStore
+
+    sets = [*SMALL, "train.seeds=[0,1]", "train.checkpoint_every=20"]
+    short = groklab.train(groklab.resolve("demo", overrides=[*sets, "train.steps=40"]), tmp_path / "short",
+                          progress=False)
+    assert short.summary["status"] == "completed"
+    r = _cli(groklab_cmd, "train", "--resume", str(short.path), "-q", "--set", "train.steps=100")
+    assert r.returncode == 0, r.stderr
+    long = groklab.train(groklab.resolve("demo", overrides=[*sets, "train.steps=100"]), tmp_path / "long",
+                         progress=False)
+    ext = groklab.load_run(short.path)
+    assert ext.summary["steps"] == 100 and ext.config.train.steps == 100
+    wa, wb = RunStore(long.path).load_weights()[1], RunStore(short.path).load_weights()[1]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    m = ext.metrics.query("name == 'val_loss'")
+    assert not m.duplicated(["step", "member"]).any() and m.step.max() == 100
+    # only how far a run goes may change, and never backwards
+    r = _cli(groklab_cmd, "train", "--resume", str(short.path), "--set", "optim.lr=1")
+    assert r.returncode == 2 and "optim.lr" in r.stderr
+    r = _cli(groklab_cmd, "train", "--resume", str(short.path), "--set", "train.steps=50")
+    assert r.returncode == 2 and "100 steps" in r.stderr
+    assert groklab.load_run(short.path).config.train.steps == 100  # refused: nothing written

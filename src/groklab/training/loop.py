@@ -9,6 +9,7 @@ and ends with the same numbers, bit for bit on CPU, as one that never stopped.
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import datetime as _dt
 import math
@@ -22,7 +23,7 @@ import torch
 
 from groklab import measures
 from groklab._runtime import tune_malloc
-from groklab.config import ConfigError, RunConfig
+from groklab.config import ConfigError, RunConfig, apply_overrides
 from groklab.detect import member_events
 from groklab.models import DTYPES, build_model
 from groklab.resolve import check
@@ -338,6 +339,13 @@ class Trainer:
         if self.on_checkpoint is not None:  # e.g. ship the run directory to a Ray driver
             self.on_checkpoint(step, final)
 
+    def reopen(self) -> None:
+        """Extending a run: members that stopped early go on (diverged ones do not)."""
+        st = self.st
+        st.active = [not d for d in st.diverged]
+        st.held = [0] * self.E
+        st.status = "interrupted"
+
     def _restore(self) -> None:
         self.store.check_split(self.task)  # damaged or changed: stop before anything is written
         df = self.store.metrics()
@@ -519,14 +527,46 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | 
     return Run(run_dir)
 
 
+# what --resume may change: how far and how long a run goes, not what it computes
+EXTENDABLE = ("train.steps", "train.stop_val_acc", "train.stop_patience", "train.checkpoint_every",
+              "train.progress", "train.threads", "train.device", "train.deterministic")
+
+
 def resume(run_dir: str | Path, progress: bool = True,
-           on_checkpoint: Callable[[int, bool], Any] | None = None):
-    """Continue a run from its last checkpoint (a finished run is returned as it is)."""
+           on_checkpoint: Callable[[int, bool], Any] | None = None, overrides: list[str] | tuple = ()):
+    """Continue a run from its last checkpoint (a finished run is returned as it is).
+
+    ``overrides`` (keys of :data:`EXTENDABLE`, e.g. ``["train.steps=40000",
+    "train.stop_val_acc=none"]``) extend it first, also a finished or early-stopped one: its
+    members go on from their last checkpoint (a diverged member stays stopped). Extending
+    changes no step already taken: the weights at step N are those of a run configured for
+    the longer length from the start."""
     store = RunStore(run_dir)
     cfg = check(store.config())
     summary = store.summary()
-    if summary and summary["status"] in ("completed", "stopped", "diverged"):
+    extend = bool(overrides)
+    if extend:
+        for item in overrides:
+            key = item.split("=", 1)[0].strip()
+            if key not in EXTENDABLE:
+                raise ConfigError(key, item, f"--resume changes only {', '.join(EXTENDABLE)}")
+        new = check(apply_overrides(copy.deepcopy(cfg), list(overrides)))
+        done = summary["steps"] if summary else 0
+        if new.train.steps < done:
+            raise ConfigError("train.steps", new.train.steps, f"the run has already taken {done} steps")
+        cfg = new
+    elif summary and summary["status"] in ("completed", "stopped", "diverged"):
         return Run(run_dir)
+    check_device(cfg.train.device, cfg)
+    with writer_lock(Path(run_dir), "run directory"):
+        if extend:
+            store.write_config(cfg)
+        # killed before its first checkpoint: start again in the same directory
+        trainer = Trainer(cfg, store, fresh=not store.has_resume(), on_checkpoint=on_checkpoint)
+        if extend:
+            trainer.reopen()
+        trainer.run(progress)
+    return Run(run_dir)
     check_device(cfg.train.device, cfg)
     with writer_lock(Path(run_dir), "run directory"):
         # killed before its first checkpoint: start again in the same directory
