@@ -93,3 +93,13 @@ def test_a_finished_run_extended_equals_the_longer_run(tmp_path, groklab_cmd):
     r = _cli(groklab_cmd, "train", "--resume", str(short.path), "--set", "train.steps=50")
     assert r.returncode == 2 and "100 steps" in r.stderr
     assert groklab.load_run(short.path).config.train.steps == 100  # refused: nothing written
+
+
+def test_progress_is_plain_lines_when_output_is_not_a_terminal(tmp_path, groklab_cmd):
+    cmd = ["train", "--preset", "demo", "--runs-dir", str(tmp_path), "--name", "p"]
+    for s in [*SMALL, "train.steps=30"]:
+        cmd += ["--set", s]
+    r = _cli(groklab_cmd, *cmd)
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stdout.splitlines() if x.startswith("step ")]
+    assert lines and lines[-1].startswith("step 30/30  train acc"), r.stdout

@@ -432,27 +432,50 @@ class _StopRequests:
 
 
 class _Progress:
-    """A Rich progress bar with live train/val accuracy (mean over members)."""
+    """A Rich progress bar with live train/val accuracy (mean over members) on a terminal;
+    elsewhere (a log file, a cluster job) plain lines, one at most every ``PLAIN_EVERY_S``
+    seconds at an evaluation, and one at the end."""
+
+    PLAIN_EVERY_S = 10.0
 
     def __init__(self, total: int, start: int, enabled: bool):
-        self.p = None
+        self.p, self.plain = None, False
         if not enabled:
             return
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        if not Console().is_terminal:
+            self.plain, self.total, self.t0, self.last_print, self.last = True, total, time.monotonic(), 0.0, None
+            return
         self.p = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TextColumn("{task.fields[acc]}"), transient=False)
         self.p.start()
         self.t = self.p.add_task("train", total=total, completed=start, acc="")
 
     def update(self, step: int, ev: dict[str, list[float]]) -> None:
-        if self.p is None:
+        if self.p is None and not self.plain:
             return
         tr = sum(ev["train_acc"]) / len(ev["train_acc"])
         va = sum(ev["val_acc"]) / len(ev["val_acc"])
+        if self.plain:
+            self.last = (step, tr, va)
+            now = time.monotonic()
+            if now - self.last_print >= self.PLAIN_EVERY_S:
+                self._line()
+                self.last_print = now
+            return
         self.p.update(self.t, completed=step, acc=f"train acc {tr:.3f}  val acc {va:.3f}")
 
+    def _line(self) -> None:
+        step, tr, va = self.last
+        print(f"step {step}/{self.total}  train acc {tr:.3f}  val acc {va:.3f}  "
+              f"{time.monotonic() - self.t0:.0f} s", flush=True)
+
     def close(self) -> None:
+        if self.plain and self.last is not None:
+            self._line()
+            self.plain = False
         if self.p is not None:
             self.p.stop()
             self.p = None
