@@ -97,7 +97,7 @@ def test_a_finished_run_extended_equals_the_longer_run(tmp_path, groklab_cmd):
 
 def test_progress_is_plain_lines_when_output_is_not_a_terminal(tmp_path, groklab_cmd):
     cmd = ["train", "--preset", "demo", "--runs-dir", str(tmp_path), "--name", "p"]
-    for s in [*SMALL, "train.steps=30"]:
+    for s in [*SMALL, "train.steps=30", "train.progress=true"]:
         cmd += ["--set", s]
     r = _cli(groklab_cmd, *cmd)
     assert r.returncode == 0, r.stderr
