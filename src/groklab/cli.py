@@ -488,7 +488,8 @@ def plot(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default RUN_DIR/curves.png)."),
     member: Optional[int] = typer.Option(None, "--member", help="Only this ensemble member."),
     measures: Optional[str] = typer.Option(None, "--measures", "-m",
-                                           help="Comma-separated saved metrics to draw under the accuracy."),
+                                           help="Comma-separated measures (as `analyze` takes them) or saved "
+                                                "metrics to draw under the accuracy."),
     ensemble: bool = typer.Option(False, "--ensemble",
                                   help="Every member in its own colour, labelled by its hyperparameters, "
                                        "with the weight norm."),
@@ -535,7 +536,9 @@ def analyze(
         new = run_analyze(run_dir, _names(measures), progress=True, final_keys=final_keys)
     except (ConfigError, RunDirError) as e:
         _fail(str(e))
-    out.print(f"{len(new)} values at {new['step'].nunique()} checkpoints written to {run_dir}/metrics.parquet")
+    out.print(f"{len(new)} values at {new['step'].nunique()} checkpoints written to {run_dir}/metrics.parquet: "
+              f"{', '.join(sorted(new['name'].unique()))}", highlight=False)
+    out.print(f"draw them with: groklab plot {run_dir} -m {','.join(_names(measures))}", highlight=False)
 
 
 @app.command()

@@ -68,8 +68,12 @@ def test_measure_and_fourier_plots(tmp_path, groklab_cmd):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # the names `analyze` takes work here too: a measure draws its saved metrics
+    r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "fourier", "-o", str(tmp_path / "f4.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
     r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "softmax_collapse"], capture_output=True, text=True)
-    assert r.returncode == 2 and "groklab analyze" in r.stderr  # not saved yet: says how to get it
+    assert r.returncode == 2 and "groklab analyze" in r.stderr and "-m softmax_collapse" in r.stderr
     r = subprocess.run(groklab_cmd + ["fourier", str(run.path), "--step", "0", "-o", str(tmp_path / "f.png")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

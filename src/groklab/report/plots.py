@@ -14,6 +14,7 @@ import torch  # noqa: E402
 
 from groklab.measures._common import embedding  # noqa: E402
 from groklab.measures.fourier import fourier_basis, frequency_sq_norms, key_frequencies  # noqa: E402
+from groklab.measures import MEASURES  # noqa: E402
 from groklab.measures.phases import nanda_phases  # noqa: E402
 from groklab.run import Run  # noqa: E402
 
@@ -130,10 +131,17 @@ def plot_measures(run_dir: str | Path, names: list[str], out: str | Path | None 
     with the train/val 99% events marked on every panel. Reads saved files only."""
     run = Run(run_dir)
     w = run.wide(member)
-    missing = [n for n in names if n not in w]
-    if missing:
-        raise ValueError(f"{run.path}: no metric {missing[0]!r} saved; compute it with "
-                         f"`groklab analyze {run.path} --measures ...` (saved: {', '.join(w.columns)})")
+    wanted = []
+    for n in names:  # a saved metric, or a measure's name (as `analyze` takes it): its saved metrics
+        if n in w:
+            wanted.append(n)
+        elif n in MEASURES and [m for m in MEASURES[n].metrics if m in w]:
+            wanted += [m for m in MEASURES[n].metrics if m in w and w[m].notna().any()]
+        else:
+            how = f"groklab analyze {run.path} -m {n}" if n in MEASURES else f"groklab analyze {run.path} -m ..."
+            raise ValueError(f"{run.path}: no metric {n!r} saved; compute it with `{how}` "
+                             f"(saved: {', '.join(w.columns)})")
+    names = wanted
     ev = _events(run, member)
     fig, axes = plt.subplots(len(names) + 1, 1, figsize=(7, 2.2 * (len(names) + 1)), sharex=True,
                              constrained_layout=True)
