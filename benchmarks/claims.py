@@ -78,6 +78,16 @@ def _phase_counts(sweep_dir: Path) -> str:
     return " / ".join(f"{int(c.get(k, 0))} {k[:4]}." for k in order)
 
 
+def _val_at(run_dir: Path, member: int, step: int) -> str:
+    w = load_run(run_dir).wide(member)
+    return f"{float(w.loc[w.index <= step, 'val_acc'].iloc[-1]):.3f}"
+
+
+def _first_val(run_dir: Path, level: float) -> str:
+    w = load_run(run_dir).wide(0)
+    return _n(w.index[(w["val_acc"] >= level).to_numpy()][0])
+
+
 def _critical(theory_dir: Path) -> str:
     r = json.loads((theory_dir / "critical_fraction.json").read_text())
     m, p = r["measured_ci95"], r["predicted_ci95"]
@@ -88,6 +98,11 @@ def _critical(theory_dir: Path) -> str:
 NANDA = [f"{GROKLAB} train --preset nanda2023 --set train.steps=20000 --set train.stop_val_acc=none "
          "--runs-dir benchmarks/out --name nanda2023_20k -q",
          f"{GROKLAB} analyze benchmarks/out/nanda2023_20k -m fourier,restricted_loss,description_length"]
+
+MNIST = [f"{GROKLAB} train --preset omnigrok_mnist --set model.init_scale=[8.0,1.0] "
+         "--runs-dir benchmarks/out --name omnigrok_mnist_f32 -q"]
+TS = [f"{GROKLAB} train --preset omnigrok_teacher_student --set train.threads=1 "
+      "--runs-dir benchmarks/out --name omnigrok_teacher_student -q"]
 
 CLAIMS = [
     Claim("demo: a+b mod 59, 40%, 1-layer transformer (`make demo`): step of val acc ≥ 99%",
@@ -104,6 +119,14 @@ CLAIMS = [
           NANDA, "benchmarks/out/nanda2023_20k", "bfb4634", "0", "", lambda d: _bits_at(d, 158)),
     Claim("nanda2023: description length after cleanup (step 20,000)", "0.44M",
           NANDA, "benchmarks/out/nanda2023_20k", "bfb4634", "0", "", lambda d: _bits_at(d, 20000)),
+    Claim("Omnigrok MNIST, α = 8: step of train acc ≥ 99% / test acc at step 100,000 (the notebook: 0.893)",
+          "2,154 / 0.905", MNIST, "benchmarks/out/omnigrok_mnist_f32", "f5bdabe", "0", "",
+          lambda d: f"{_n(_member(d, 'step_train_99'))} / {_val_at(d, 0, 100000)}"),
+    Claim("Omnigrok MNIST, α = 1: test acc at step 1,000 (no delay)", "0.919", MNIST,
+          "benchmarks/out/omnigrok_mnist_f32", "f5bdabe", "0", "", lambda d: _val_at(d, 1, 1000)),
+    Claim("Omnigrok teacher–student: steps of train acc ≥ 99% / test acc ≥ 90%", "736 / 26,102", TS,
+          "benchmarks/out/omnigrok_teacher_student", "f5bdabe", "1", "",
+          lambda d: f"{_n(_member(d, 'step_train_99'))} / {_first_val(d, 0.9)}"),
     Claim("Liu et al. toy model, lr x weight decay (10 x 10 x 3 runs): phases of the runs",
           "159 comp. / 94 conf. / 22 memo. / 17 grok. / 8 unde.",
           [f"{GROKLAB} sweep sweeps/liu2022_toy_lr_wd.toml --runs-dir benchmarks/out/issue15"],
