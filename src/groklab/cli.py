@@ -6,6 +6,7 @@ run directory is created.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -81,6 +82,8 @@ def train(
                                           "--set train.steps=N (or train.stop_val_acc=none), extend a finished one."),
     device: Optional[str] = typer.Option(None, "--device", help="Shorthand for --set train.device=..."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config, the members and an "
+                                                           "estimate of the time (from 60 timed steps); train nothing."),
 ):
     """Train one run (an ensemble when lists are given, e.g. --set train.seeds=[0,1,2])."""
     from groklab.resolve import resolve
@@ -100,6 +103,8 @@ def train(
         else:
             overrides = list(sets) + ([f"train.device={device}"] if device else [])
             cfg = resolve(preset, config, overrides)
+            if dry_run:
+                return _dry_run(cfg)
             run_dir = runs_dir / (name or default_run_name(cfg))
             out.print(f"run directory: [bold]{run_dir}[/]")
             run = train_run(cfg, run_dir, progress=not quiet)
@@ -109,6 +114,40 @@ def train(
         err.print("interrupted: the run directory holds the last checkpoint; continue with --resume")
         raise typer.Exit(130)
     _print_summary(run)
+
+
+def _dry_run(cfg) -> None:
+    """The resolved config, the ensemble's members, and the time the run would take: two
+    short runs of 10 and 60 steps (start-up cancels in their difference) scaled to its
+    length, evaluations included at their density early in a run, so a rough figure."""
+    import tempfile
+    import time
+
+    from groklab.resolve import check
+    from groklab.training.loop import train as train_run
+
+    out.print_json(json.dumps(cfg.to_dict()))
+    E = cfg.n_members
+    keys = ["train.seeds", "optim.lr", "optim.weight_decay", "model.init_scale", "optim.embed_lr"]
+    rows = [[str(e)] + [_fmt(cfg.member_values(k)[e], 4) if isinstance(cfg.member_values(k)[e], float)
+                        else str(cfg.member_values(k)[e]) for k in keys] for e in range(E)]
+    out.print(_table(["member", *keys], rows, title=f"{E} member(s)"))
+    if E > 1:
+        out.print("lists pair up member by member (member e takes element e of each list); they do not form "
+                  "a grid: for a grid, write a sweep (groklab sweep)", highlight=False)
+    secs = {}
+    with tempfile.TemporaryDirectory(prefix="groklab-dry-") as tmp:
+        for n in (10, 60):
+            c = copy.deepcopy(cfg)
+            c.train.steps, c.train.stop_val_acc, c.train.progress = n, None, False
+            t = time.perf_counter()
+            train_run(check(c), Path(tmp) / f"s{n}", progress=False)
+            secs[n] = time.perf_counter() - t
+    per_step = max(secs[60] - secs[10], 0.0) / 50
+    total = max(secs[10] - 10 * per_step, 0.0) + per_step * cfg.train.steps
+    stop = " (less if it stops early)" if cfg.train.stop_val_acc is not None else ""
+    out.print(f"estimate: {per_step * 1e3:.1f} ms/step here, about {total:.0f} s for {cfg.train.steps} steps{stop}",
+              highlight=False)
 
 
 def _print_summary(run) -> None:

@@ -103,3 +103,14 @@ def test_progress_is_plain_lines_when_output_is_not_a_terminal(tmp_path, groklab
     assert r.returncode == 0, r.stderr
     lines = [x for x in r.stdout.splitlines() if x.startswith("step ")]
     assert lines and lines[-1].startswith("step 30/30  train acc"), r.stdout
+
+
+def test_dry_run_prints_config_members_and_estimate_and_writes_nothing(tmp_path, groklab_cmd):
+    r = _cli(groklab_cmd, "train", "--preset", "demo", "--runs-dir", str(tmp_path / "runs"), "--dry-run",
+             "--set", "train.seeds=[0,1]", "--set", "optim.lr=[1e-3,3e-3]", "--set", "task.p=17",
+             "--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.d_mlp=64")
+    assert r.returncode == 0, r.stderr
+    assert '"preset": "demo"' in r.stdout and "2 member(s)" in r.stdout
+    assert "do not form" in r.stdout and "a grid" in r.stdout
+    assert "estimate:" in r.stdout and "ms/step" in r.stdout
+    assert not (tmp_path / "runs").exists()
