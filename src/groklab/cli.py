@@ -117,9 +117,9 @@ def train(
 
 
 def _dry_run(cfg) -> None:
-    """The resolved config, the ensemble's members, and the time the run would take: two
-    short runs of 10 and 60 steps (start-up cancels in their difference) scaled to its
-    length, evaluations included at their density early in a run, so a rough figure."""
+    """The resolved config, the ensemble's members, and the time the run would take: a
+    60-step run's own clock from step 10 to 60 (an evaluation every 10 steps, denser than
+    most of a run's) scaled to the run's length, plus start-up; a rough, high figure."""
     import tempfile
     import time
 
@@ -135,16 +135,16 @@ def _dry_run(cfg) -> None:
     if E > 1:
         out.print("lists pair up member by member (member e takes element e of each list); they do not form "
                   "a grid: for a grid, write a sweep (groklab sweep)", highlight=False)
-    secs = {}
     with tempfile.TemporaryDirectory(prefix="groklab-dry-") as tmp:
-        for n in (10, 60):
-            c = copy.deepcopy(cfg)
-            c.train.steps, c.train.stop_val_acc, c.train.progress = n, None, False
-            t = time.perf_counter()
-            train_run(check(c), Path(tmp) / f"s{n}", progress=False)
-            secs[n] = time.perf_counter() - t
-    per_step = max(secs[60] - secs[10], 0.0) / 50
-    total = max(secs[10] - 10 * per_step, 0.0) + per_step * cfg.train.steps
+        c = copy.deepcopy(cfg)
+        c.train.steps, c.train.stop_val_acc, c.train.progress, c.train.eval_every = 60, None, False, 10
+        t = time.perf_counter()
+        m = train_run(check(c), Path(tmp) / "dry", progress=False).metrics
+        startup = time.perf_counter() - t
+    clock = m[(m.name == "time_s") & (m.member == 0)].set_index("step")["value"]  # training seconds, start-up out
+    per_step = (clock[60] - clock[10]) / 50  # an evaluation every 10 steps: denser than most of a run's
+    startup -= clock[60]
+    total = startup + per_step * cfg.train.steps
     stop = " (less if it stops early)" if cfg.train.stop_val_acc is not None else ""
     out.print(f"estimate: {per_step * 1e3:.1f} ms/step here, about {total:.0f} s for {cfg.train.steps} steps{stop}",
               highlight=False)
