@@ -122,3 +122,20 @@ def test_committed_specs_load():
         assert len(s.runs()) == len(s.seeds) * math.prod(len(v) for v in s.axes.values()), p.name
         for r in s.runs()[:: max(1, len(s.runs()) // 5)]:  # a few runs' configs resolve and validate
             s.config_for(r)
+
+
+def test_sweep_curve_draws_a_second_axis_as_curves_and_refuses_a_third(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from groklab.config import ConfigError
+    from groklab.report.sweep_plots import plot_sweep_curve
+
+    rows = [{"run": f"r{i}", "seed": s, "status": "done", "optim.lr": lr, "optim.weight_decay": wd,
+             "step_val_99": 100 * (i + 1) if s else None}
+            for i, (lr, wd, s) in enumerate((lr, wd, s) for lr in (1e-3, 3e-3) for wd in (0.1, 1.0) for s in (0, 1))]
+    df = pd.DataFrame(rows)
+    assert plot_sweep_curve(df, "optim.lr", tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    three = df.assign(**{"model.init_scale": [1.0, 2.0] * 4})
+    with pytest.raises(ConfigError, match="optim.weight_decay, model.init_scale"):
+        plot_sweep_curve(three, "optim.lr", tmp_path / "d.png")

@@ -111,29 +111,43 @@ def plot_phase_diagram(df: pd.DataFrame, x: str, y: str, out: str | Path, color:
 
 def plot_sweep_curve(df: pd.DataFrame, x: str, out: str | Path, metric: str = "step_val_99",
                      title: str | None = None) -> Path:
-    """``metric`` against axis ``x``: every seed (dots), the median over the seeds that got
-    there (line), and the share of seeds that did (right axis) for step metrics."""
+    """``metric`` against axis ``x``: every run (dots), the median over the runs that got
+    there (line), and the share of runs that did (right axis) for step metrics. A second
+    swept axis gets one curve per value (never pooled silently); more than one is refused."""
     done = _check(df, x, metric)
+    others = [c for c in done.columns if "." in c and c != x and done[c].nunique() > 1]
+    if len(others) > 1:
+        raise ConfigError("--x", x, f"the sweep also varies {', '.join(others)}: draw a phase diagram with --y, "
+                                    "or a sweep that varies one other axis at most")
+    by = others[0] if others else None
     vals = pd.to_numeric(done[metric], errors="coerce").astype(float)
+    done = done.assign(_v=vals)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=150)
-    ax.scatter(done[x], vals, s=12, alpha=0.5, color="C0", label="one seed")
-    g = done.assign(_v=vals).groupby(x)["_v"]
-    med = g.median()
-    ax.plot(med.index, med.to_numpy(), "-o", color="C0", label="median")
+    ax2 = None
+    groups = list(done.groupby(by)) if by else [(None, done)]
+    for i, (level, part) in enumerate(groups):
+        color = f"C{i % 10}"
+        name = "" if by is None else f"{by}={_fmt(level)}: "
+        ax.scatter(part[x], part["_v"], s=12, alpha=0.5, color=color,
+                   label=f"{name}one run" if by else "one run (seed)")
+        g = part.groupby(x)["_v"]
+        med = g.median()
+        ax.plot(med.index, med.to_numpy(), "-o", color=color, label=f"{name}median")
+        if metric in STEP_METRICS:
+            share = g.apply(lambda s: s.notna().mean())
+            if ax2 is None:
+                ax2 = ax.twinx()
+                ax2.set_ylim(-0.05, 1.05)
+                ax2.set_ylabel("share of runs reaching it (dashed)")
+            ax2.plot(share.index, share.to_numpy(), "--", color=color)
     if metric in STEP_METRICS:
         ax.set_yscale("log")
-        share = g.apply(lambda s: s.notna().mean())
-        ax2 = ax.twinx()
-        ax2.plot(share.index, share.to_numpy(), "--", color="C3", label="share of seeds reaching it")
-        ax2.set_ylim(-0.05, 1.05)
-        ax2.set_ylabel("share of seeds", color="C3")
-        ax2.legend(loc="upper center", fontsize=8, frameon=False)
     xs = np.asarray(sorted(done[x].unique()), float)
     if len(xs) > 2 and xs.min() > 0 and xs.max() / xs.min() > 50:
         ax.set_xscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(metric)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    ax.legend(loc="upper right", fontsize=7 if by else 8, frameon=False)
     ax.set_title(title or f"{metric} vs {x}", fontsize=10)
     return _save(fig, out)
 
