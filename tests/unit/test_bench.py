@@ -120,6 +120,14 @@ def test_median_curve_holds_last_value():
     assert np.isnan(got[4])
 
 
+def test_median_curve_is_the_best_so_far_as_the_table_scores_it():
+    # both seeds cross 99% and then dip: the table says both reached it, so does the curve
+    c = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "time_s": [0.0, 1.0, 2.0, 0.0, 1.0, 2.0],
+                      "val_acc": [0.0, 0.995, 0.97, 0.0, 0.992, 0.98]})
+    got = median_curve(c, np.array([0.5, 1.5, 2.0]))
+    np.testing.assert_allclose(got, [0.0, 0.9935, 0.9935])
+
+
 # --------------------------------------------------------------------------- the budget
 
 
