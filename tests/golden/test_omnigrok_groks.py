@@ -19,7 +19,8 @@ def test_mnist_alpha8_memorises_first_and_alpha1_does_not_wait(tmp_path):
 
 @pytest.mark.golden
 def test_constrained_norm_groks_modular_addition_within_1000_steps(tmp_path):
-    cfg = groklab.resolve("omnigrok_modadd_constrained", overrides=["train.steps=1000"])
+    # stops once val holds >= 95% (5 evaluations): the claim is met there, and the suite saves the rest
+    cfg = groklab.resolve("omnigrok_modadd_constrained", overrides=["train.steps=1000", "train.stop_val_acc=0.95"])
     run = groklab.train(cfg, tmp_path / "modadd", progress=False)
     w = run.wide(0)
     # the delay is gone: val 95% within 1,000 steps (unconstrained nanda2023: ~0% val there,
