@@ -29,6 +29,7 @@ from typing import Callable
 
 from groklab import load_run
 from groklab.measures.phases import nanda_phases
+from groklab.rundir import read_summary
 from groklab.sweep import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ class Claim:
 
 
 def _member(run_dir: Path, key: str, member: int = 0) -> int | float | None:
-    return json.loads((run_dir / "summary.json").read_text())["members"][member][key]
+    return read_summary(run_dir)["members"][member][key]
 
 
 def _n(x) -> str:

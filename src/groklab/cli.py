@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import List, Optional
 
@@ -453,9 +455,6 @@ def _members_cells(ms: list[dict]) -> tuple[str, str, str]:
         return "-", "-", "-"
     if len(ms) == 1:
         return _fmt(ms[0]["val_acc"]), _fmt(ms[0]["step_val_99"]), ms[0]["phase"] or "-"
-    import statistics
-    from collections import Counter
-
     acc = [m["val_acc"] for m in ms if m["val_acc"] is not None]
     steps = [m["step_val_99"] for m in ms if m["step_val_99"] is not None]
     phase, n = Counter(m["phase"] or "-" for m in ms).most_common(1)[0]

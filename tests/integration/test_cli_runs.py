@@ -8,8 +8,14 @@ import subprocess
 import sys
 import time
 
+import pytest
+import torch
+
 import groklab
+from groklab.config import ConfigError
 from groklab.rundir import writer_pid
+from groklab.store import RunStore
+from groklab.training.loop import resume
 
 SMALL = ["task.p=17", "model.d_model=32", "model.n_heads=2", "model.d_mlp=64", "train.stop_val_acc=none",
          "train.progress=false"]
@@ -69,15 +75,6 @@ def test_a_run_being_trained_shows_as_running(tmp_path, groklab_cmd):
 def test_a_finished_run_extended_equals_the_longer_run(tmp_path, groklab_cmd):
     """--resume with more steps (and early stop off) continues a completed or early-stopped
     run; its weights equal those of a run configured for the longer length from the start."""
-    import torch
-
-    from groklab.store import RunStore
-
-    import pytest
-
-    from groklab.config import ConfigError
-    from groklab.training.loop import resume
-
     sets = [*SMALL, "train.seeds=[0,1]", "train.checkpoint_every=10"]
     short = groklab.train(groklab.resolve("demo", overrides=[*sets, "train.steps=20"]), tmp_path / "short",
                           progress=False)
