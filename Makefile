@@ -6,7 +6,7 @@ VENV      := .venv
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install chromium demo test bench clean
 
 install: $(STAMP)
 
@@ -22,7 +22,17 @@ demo: install
 	$(BIN)/groklab plot runs/demo --member 0 -o runs/demo/curves.png
 	@echo "figure: runs/demo/curves.png (the README's docs/demo.png is this figure, copied there by hand)"
 
-test: install
+# The browser tests (tests/integration/test_report_browser.py) drive Debian's Chromium; they
+# skip, saying why, only where it cannot be installed (not root, no apt-get, no registry).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing Debian's chromium for the browser tests"; \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	        echo "chromium: apt-get failed; the browser tests will skip"; \
+	    else echo "chromium: not installed, and installing needs root and apt-get; the browser tests will skip"; fi; }
+
+test: install chromium
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -390,7 +390,7 @@ def theory(
     and, with --sweep, the same against measured toy runs."""
     import numpy as np
 
-    from groklab.report.theory_plots import plot_lambda3, plot_theory_vs_runs
+    from groklab.report.theory_plots import plot_critical_fraction, plot_lambda3, plot_theory_vs_runs
     from groklab.theory import critical_fraction_of, lambda3_vs_fraction
 
     try:
@@ -438,6 +438,11 @@ def theory(
                 record.update({f"{k}_ci95": list(b[k]) for k in ("measured", "predicted", "difference")},
                               n_boot=n_boot)
             (output / "critical_fraction.json").write_text(json.dumps(record, indent=2) + "\n")
+            n_runs = tab.groupby("fraction")["generalized"].size()
+            path = plot_critical_fraction(share, n_runs, res, measured, crit, output / "critical_fraction.png",
+                                          b["measured"] if n_boot > 0 else None,
+                                          b["predicted"] if n_boot > 0 else None)
+            out.print(f"figure: {path}")
             ok = tab["generalized"] & (tab["lambda3"] > 0)
             path = plot_theory_vs_runs(tab["lambda3"].to_numpy()[ok], tab["step_linear"].to_numpy()[ok],
                                        output / "theory_vs_runs.png",
@@ -556,6 +561,117 @@ def plot(
     except (RunDirError, ValueError) as e:
         _fail(str(e))
     out.print(f"wrote {path}")
+
+
+@app.command()
+def report(
+    path: Path = typer.Argument(..., help="A run, sweep or bench directory."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="HTML path (default PATH/report.html)."),
+):
+    """One self-contained interactive HTML file (works offline, no network request) of a
+    run, a sweep or a bench, built from its saved files, also while a run is training."""
+    from groklab.report.html import write_report
+    from groklab.store import RunDirError
+
+    if not path.exists():
+        _fail(f"PATH={str(path)!r}: no such directory")
+    try:
+        written = write_report(path, output)
+    except (RunDirError, ConfigError, ValueError) as e:
+        _fail(str(e))
+    out.print(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories."),
+    output: Path = typer.Option(Path("compare.html"), "-o", "--output",
+                                help="An .html file (interactive) or a .png file."),
+    member: Optional[int] = typer.Option(None, "--member", help="Only this member of each run (default all)."),
+):
+    """Curves of several runs (or their members) overlaid, with the config keys that differ."""
+    from groklab.store import RunDirError
+
+    for p in run_dirs:
+        if not p.exists():
+            _fail(f"RUN={str(p)!r}: no such directory")
+    suffix = output.suffix.lower()
+    if suffix not in (".html", ".png"):
+        _fail(f"--output {str(output)!r}: must end in .html or .png")
+    from groklab.report.html import config_differences, write_compare
+    from groklab.report.plots import plot_compare
+    from groklab.run import Run
+
+    try:
+        written = (write_compare if suffix == ".html" else plot_compare)(run_dirs, output, member)
+        diff = config_differences([Run(p) for p in run_dirs])
+    except (RunDirError, ConfigError, ValueError) as e:
+        _fail(str(e))
+    if len(diff):
+        out.print(_table(["key", *[p.name for p in run_dirs]],
+                         [[str(v) for v in row] for row in diff.itertuples(index=False)], left=("key",),
+                         fold=tuple(p.name for p in run_dirs)))
+    else:
+        out.print("the configs are identical")
+    out.print(f"wrote {written}")
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    to: str = typer.Option(..., "--to", help="tensorboard | mlflow | wandb | transformer-lens"),
+    dest: Optional[Path] = typer.Option(None, "--dest", help="Where to write (default RUN_DIR/<tracker>)."),
+    member: Optional[int] = typer.Option(None, "--member", help="transformer-lens: the member (default 0)."),
+):
+    """A run's metrics (per member, with their steps), config (as hyperparameters) and figures,
+    into TensorBoard event files, an MLflow file store or an offline W&B run; or one member's
+    weights in TransformerLens's names and shapes."""
+    from groklab.export import export_run, mlflow_uri
+    from groklab.store import RunDirError
+
+    if not run_dir.exists():
+        _fail(f"RUN_DIR={str(run_dir)!r}: no such directory")
+    try:
+        if to == "transformer-lens":
+            from groklab.transformer_lens import export_transformer_lens
+
+            from groklab.run import Run
+
+            written = export_transformer_lens(Run(run_dir), dest, member or 0)
+            out.print(f"wrote {written / 'state_dict.pt'} and {written / 'config.json'} (load: "
+                      "HookedTransformer(HookedTransformerConfig(**config)), then merge state_dict.pt into its "
+                      "state_dict and load_state_dict)")
+            return
+        written = export_run(run_dir, to, dest)
+    except (RunDirError, ConfigError) as e:
+        _fail(str(e))
+    hint = {"tensorboard": f"tensorboard --logdir {written}",
+            "mlflow": f"mlflow ui --backend-store-uri {mlflow_uri(written)}",
+            "wandb": f"wandb sync {written}/wandb/offline-run-*"}[to]
+    out.print(f"wrote {written}  (view: {hint})")
+
+
+@app.command("import-nanda")
+def import_nanda(
+    checkpoint: Path = typer.Argument(..., help="A .pth file in Nanda et al.'s layout (progress-measures-paper)."),
+    run_dir: Path = typer.Argument(..., help="The run directory to create."),
+    every: int = typer.Option(100, "--every", help="Epochs between the checkpoint's state_dicts."),
+):
+    """A checkpoint of Nanda et al.'s grokking code (their key names and transposes) as a
+    groklab run directory of the nanda2023 preset: weights at their steps, losses as metrics."""
+    from groklab.store import RunDirError
+    from groklab.transformer_lens import import_nanda_checkpoint
+
+    if not checkpoint.is_file():
+        _fail(f"CHECKPOINT={str(checkpoint)!r}: no such file")
+    try:
+        from groklab.run import Run
+
+        run = Run(import_nanda_checkpoint(checkpoint, run_dir, every))
+    except (RunDirError, ConfigError) as e:
+        _fail(str(e))
+    out.print(f"wrote {run.path}: weights at {len(run.checkpoint_steps)} steps "
+              f"({run.checkpoint_steps[0]}–{run.checkpoint_steps[-1]})")
 
 
 @app.command()
@@ -702,6 +818,10 @@ EXAMPLES = {
     "theory": "groklab theory --sweep runs/liu2022_toy_fraction --step 0.025",
     "runs": "groklab runs runs/ --status running --sort val_acc",
     "plot": "groklab plot runs/nanda2023-... --phases",
+    "report": "groklab report runs/nanda2023-... -o nanda2023.html",
+    "compare": "groklab compare runs/a runs/b -o compare.html",
+    "export": "groklab export runs/nanda2023-... --to tensorboard",
+    "import-nanda": "groklab import-nanda grokking_addition_full_run.pth runs/nanda_original",
     "analyze": "groklab analyze runs/nanda2023-... -m fourier,restricted_loss,description_length",
     "fourier": "groklab fourier runs/nanda2023-... -o fourier.png",
     "measures": "groklab measures",

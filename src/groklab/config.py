@@ -228,6 +228,9 @@ class OptimConfig:
     embed_wd_mult: float = 1.0  # weight-decay multiplier of the embedding
 
 
+LOG_TO = ("tensorboard", "mlflow", "wandb")  # trackers of train.log_to and `groklab export`
+
+
 @dataclass
 class TrainConfig:
     steps: int = 10_000
@@ -247,6 +250,7 @@ class TrainConfig:
     threads: Union[int, None] = None  # torch intra-op threads (None: torch's default)
     deterministic: bool = True  # CUDA: deterministic kernels, so reruns and resumes give the same bits
     progress: bool = True
+    log_to: list = field(default_factory=list)  # live logging: any of LOG_TO (groklab.export), RUN_DIR/<tracker>
 
 
 @dataclass
@@ -352,6 +356,10 @@ class RunConfig:
             raise ConfigError("detect.gap", d.gap, "must be >= 0")
         if tr.threads is not None:
             _positive("train.threads", tr.threads)
+        if not isinstance(tr.log_to, list):
+            raise ConfigError("train.log_to", tr.log_to, f"must be a list of trackers from {', '.join(LOG_TO)}")
+        for t in tr.log_to:
+            _choice("train.log_to", t, LOG_TO)
         if tr.autocast is not None:
             _choice("train.autocast", tr.autocast, AUTOCAST_DTYPES)
             if self.model.dtype != "float32":

@@ -12,6 +12,7 @@ from groklab.config import RunConfig
 from groklab.models import DTYPES, build_model
 from groklab.store import RunStore
 from groklab.tasks import make_task
+from groklab.transformer_lens import to_transformer_lens
 
 
 class Run:
@@ -70,6 +71,12 @@ class Run:
         if impl:
             model.impl = impl
         return model.eval()
+
+
+    def to_transformer_lens(self, member: int = 0, step: int | None = None, device: str = "cpu"):
+        """One member as a TransformerLens ``HookedTransformer`` (the extra ``groklab[tl]``),
+        logits equal to this run's: :func:`groklab.transformer_lens.to_transformer_lens`."""
+        return to_transformer_lens(self, member, step, device)
 
 
 def load_run(path: str | Path) -> Run:

@@ -16,7 +16,7 @@ from groklab import load_run
 
 BASE = [
     "task.p=23", "task.fraction=0.5", "model.d_model=32", "model.n_heads=2", "model.d_mlp=64",
-    "optim.lr=3e-3", "optim.weight_decay=1.0", "train.steps=600", "train.checkpoint_every=20",
+    "optim.lr=3e-3", "optim.weight_decay=1.0", "train.steps=300", "train.checkpoint_every=20",
     "train.stop_val_acc=none", "train.seeds=[0,1]",
 ]
 CASES = {
@@ -54,25 +54,25 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, groklab_cmd, case):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed = tmp_path / "killed"
     deadline = time.time() + 120
-    while _resume_step(killed) < 150 and time.time() < deadline and proc.poll() is None:
+    while _resume_step(killed) < 100 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     step_at_kill = _resume_step(killed)
-    assert 150 <= step_at_kill < 600
+    assert 100 <= step_at_kill < 300
     assert load_run(killed).summary["status"] == "interrupted"  # valid and resumable
 
     subprocess.run(groklab_cmd + ["train", "--resume", str(killed), "-q"], check=True, capture_output=True)
 
     a, b = load_run(tmp_path / "whole"), load_run(killed)
     assert a.summary["status"] == b.summary["status"] == "completed"
-    assert a.summary["steps"] == b.summary["steps"] == 600
+    assert a.summary["steps"] == b.summary["steps"] == 300
     ma = a.metrics[a.metrics.name != "time_s"].reset_index(drop=True)
     mb = b.metrics[b.metrics.name != "time_s"].reset_index(drop=True)
     assert ma.equals(mb)  # every step, member, name and value, bit for bit
-    wa = load_file(a.path / "checkpoints" / "step_00000600.safetensors")
-    wb = load_file(b.path / "checkpoints" / "step_00000600.safetensors")
+    wa = load_file(a.path / "checkpoints" / "step_00000300.safetensors")
+    wb = load_file(b.path / "checkpoints" / "step_00000300.safetensors")
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
@@ -93,13 +93,13 @@ def test_sigint_checkpoints_at_a_step_boundary_and_resumes(tmp_path, groklab_cmd
     assert proc.returncode == 130, err
     assert "--resume" in err
     summary = load_run(run_dir).summary
-    assert summary["status"] == "interrupted" and 100 <= summary["steps"] < 600
+    assert summary["status"] == "interrupted" and 100 <= summary["steps"] < 300
     subprocess.run(groklab_cmd + ["train", "--resume", str(run_dir), "-q"], check=True, capture_output=True)
     a, b = load_run(tmp_path / "whole"), load_run(run_dir)
     ma = a.metrics[a.metrics.name != "time_s"].reset_index(drop=True)
     mb = b.metrics[b.metrics.name != "time_s"].reset_index(drop=True)
     assert ma.equals(mb)
-    wa = load_file(a.path / "checkpoints" / "step_00000600.safetensors")
-    wb = load_file(b.path / "checkpoints" / "step_00000600.safetensors")
+    wa = load_file(a.path / "checkpoints" / "step_00000300.safetensors")
+    wb = load_file(b.path / "checkpoints" / "step_00000300.safetensors")
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k

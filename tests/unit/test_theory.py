@@ -113,6 +113,41 @@ def test_critical_fraction_interpolation():
     assert 0.3 < crit < 0.5
 
 
+def _runs(shares: dict, splits: int = 4, seeds: int = 2):
+    """A synthetic runs table: at fraction f, the first round(share * splits) splits generalize
+    (every init seed of a split alike)."""
+    import pandas as pd
+
+    rows = [{"fraction": f, "split_seed": s, "seed": k, "generalized": s < round(sh * splits)}
+            for f, sh in shares.items() for s in range(splits) for k in range(seeds)]
+    return pd.DataFrame(rows)
+
+
+def test_measured_critical_fraction_half_plateau():
+    from groklab.theory.compare import measured_critical_fraction
+
+    crit, share = measured_critical_fraction(_runs({0.2: 0.0, 0.4: 0.25, 0.6: 0.75, 0.8: 0.75}))
+    assert crit == pytest.approx(0.4 + (0.375 - 0.25) / 0.5 * 0.2)  # half of the 0.75 plateau
+    assert list(share) == [0.0, 0.25, 0.75, 0.75]
+
+
+def test_bootstrap_interval_contains_point_and_shrinks_with_splits():
+    from groklab.theory.compare import bootstrap_critical_fractions, measured_critical_fraction
+
+    fr = np.array([0.2, 0.4, 0.6, 0.8])
+    lam = np.tile(np.array([[-1.0], [-1.0], [1.0], [1.0]]), (1, 8))  # theory: crossing between 0.4 and 0.6
+    lam[1, :4] = 1.0  # half the splits positive at 0.4 -> predicted exactly 0.4
+    widths = []
+    for splits in (4, 40):
+        tab = _runs({0.2: 0.0, 0.4: 0.25, 0.6: 0.75, 0.8: 1.0}, splits=splits)
+        point = measured_critical_fraction(tab)[0]
+        b = bootstrap_critical_fractions(tab, lam, fr, n_boot=300, seed=1)
+        assert b["measured"][0] <= point <= b["measured"][1]
+        assert b["predicted"][0] <= 0.4 + 1e-9 and b["samples"]["difference"].shape == (300,)
+        widths.append(b["measured"][1] - b["measured"][0])
+    assert widths[1] < widths[0]
+
+
 # --------------------------------------------------------------------------- loss and flow
 
 

@@ -48,7 +48,7 @@ def plot_val_acc_vs_seconds(curves: pd.DataFrame, summary: pd.DataFrame, path: s
     fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.8 * nrow), squeeze=False)
     pos = curves["time_s"][curves["time_s"] > 0]
     t_min = max(float(pos.min()) if len(pos) else 1e-2, 1e-3)
-    grid = np.geomspace(t_min, max(budget_s, t_min * 10), 400)
+    grid = np.union1d(np.geomspace(t_min, max(budget_s, t_min * 10), 400), pos)  # and every evaluation's time
     methods = list(dict.fromkeys(summary["method"]))
     colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
     for ax, task in zip(axes.flat, tasks):

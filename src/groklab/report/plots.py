@@ -17,6 +17,7 @@ from groklab.measures.fourier import fourier_basis, frequency_sq_norms, key_freq
 from groklab.measures import MEASURES  # noqa: E402
 from groklab.measures.phases import nanda_phases  # noqa: E402
 from groklab.run import Run  # noqa: E402
+from groklab.rundir import writer_pid  # noqa: E402
 
 TRAIN, VAL = "#1f77b4", "#d62728"
 
@@ -54,6 +55,8 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, member: int | N
         ax_acc.text(0.02, 0.97, txt, transform=ax_acc.transAxes, va="top", fontsize=8,
                     bbox=dict(boxstyle="round", fc="white", alpha=0.8))
     title = f"{_task_title(cfg)}, {cfg.model.kind}"
+    if writer_pid(run.path) is not None:
+        title += f" — running (drawn at step {int(df['step'].max())})"
     for ax, name in ((ax_acc, "accuracy"), (ax_loss, "loss")):
         ax.set_xscale("log")
         ax.set_xlabel("optimization step")
@@ -291,6 +294,44 @@ def plot_phases(run_dir: str | Path, out: str | Path | None = None, member: int 
                  f"Nanda et al. 2023\n(boundaries: groklab.measures.phases.nanda_phases; dashed: log p, "
                  f"the loss of a uniform guess)", fontsize=9.5)
     out = Path(out) if out else run.path / "phases.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+    return out
+
+
+def plot_compare(run_dirs: list[str | Path], out: str | Path, member: int | None = None) -> Path:
+    """Train (dashed) and val (solid) accuracy and loss of several runs (every member, or
+    ``member``) overlaid, one colour per curve, log x. The PNG twin of ``groklab compare``'s
+    HTML. Returns the PNG path."""
+    runs = [Run(p) for p in run_dirs]
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    k = 0
+    for r in runs:
+        df = r.metrics
+        if df.empty:
+            continue
+        all_members = sorted(df["member"].unique())
+        if member is not None and member not in all_members:
+            raise ValueError(f"--member {member}: {r.path} has members {all_members}")
+        for e in all_members if member is None else [member]:
+            w = r.wide(e)
+            steps = w.index.to_numpy().clip(min=1)
+            c = plt.cm.tab10(k % 10)
+            k += 1
+            name = r.path.name + (f"[{e}]" if len(all_members) > 1 else "")
+            for ax, metric in ((ax_acc, "acc"), (ax_loss, "loss")):
+                ax.plot(steps, w[f"train_{metric}"], color=c, ls="--", lw=1.0)
+                ax.plot(steps, w[f"val_{metric}"], color=c, lw=1.6, label=name)
+    for ax, name in ((ax_acc, "accuracy"), (ax_loss, "loss")):
+        ax.set_xscale("log")
+        ax.set_xlabel("optimization step")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    ax_loss.set_yscale("log")
+    ax_acc.set_ylim(-0.02, 1.02)
+    ax_acc.legend(fontsize=7, loc="upper left", title="val (solid), train (dashed)", title_fontsize=7)
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)
     plt.close(fig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,6 +13,9 @@ import numpy as np  # noqa: E402
 
 from groklab.config import ConfigError  # noqa: E402
 from groklab.theory.effective import Lambda3Sweep, critical_fraction_of  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LAM, SHARE, CRIT = "#1f77b4", "#d62728", "#555555"
 
@@ -75,6 +79,45 @@ def plot_theory_vs_runs(lam3: np.ndarray, steps: np.ndarray, out_path: str | Pat
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+    return out
+
+
+def plot_critical_fraction(share: "pd.Series", n_runs: "pd.Series", theory: Lambda3Sweep, measured: float,
+                           predicted: float, out_path: str | Path, measured_ci=None, predicted_ci=None) -> Path:
+    """The runs' share of linear representations (points, with a 95% Wilson interval from
+    ``n_runs`` runs per fraction) and the theory's P(lam3 > 0) (line) against the training
+    fraction, each critical fraction marked with its interval (shaded) where given. ``share``
+    and ``n_runs`` are indexed by fraction. Returns the PNG path."""
+    fr = share.index.to_numpy(float)
+    s = share.to_numpy(float)
+    n = n_runs.reindex(share.index).to_numpy(float)
+    z = 1.96  # Wilson score interval
+    centre = (s + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(s * (1 - s) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    fig, ax = plt.subplots(figsize=(6, 3.8), constrained_layout=True)
+    ax.errorbar(fr, s, yerr=[s - (centre - half), centre + half - s], fmt="o", color=LAM, ms=4, capsize=2,
+                label=f"runs: share linear (R² ≥ 0.99), {int(np.median(n))} runs a fraction")
+    ax.plot(theory["fraction"], theory["share_positive"], "-", color=SHARE,
+            label=f"theory: P(λ3 > 0), {np.asarray(theory['lambda3']).shape[1]} splits a fraction")
+    for x, ci, c, name in ((measured, measured_ci, LAM, "runs"), (predicted, predicted_ci, SHARE, "theory")):
+        if not np.isfinite(x):
+            continue
+        lab = f"{name}: {x:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci is not None else "")
+        ax.axvline(x, color=c, ls="--", lw=1.0, label=lab)
+        if ci is not None:
+            ax.axvspan(ci[0], ci[1], color=c, alpha=0.12, lw=0)
+    ax.axhline(0.5 * s[-1], color=CRIT, lw=0.8, ls=":")
+    ax.set_xlabel("training fraction")
+    ax.set_ylabel("share")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(fr.min() - 0.02, fr.max() + 0.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("critical training fraction: runs vs effective theory (95% intervals)", fontsize=9)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)

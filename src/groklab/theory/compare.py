@@ -85,7 +85,8 @@ def bootstrap_critical_fractions(table: pd.DataFrame, lambda3: np.ndarray, fract
     """Percentile 95% intervals of the measured critical fraction, the predicted one and their
     difference. The unit resampled is a training split: within each fraction, the runs' split
     seeds are drawn with replacement (all init seeds of a drawn split come along), and the
-    theory's splits (``lambda3``: (fractions, splits)) likewise, independently."""
+    theory's splits (``lambda3``: (fractions, splits)) likewise, independently. ``samples``
+    holds the resampled values themselves (NaN where a resample has no crossing)."""
     rng = np.random.default_rng(seed)
     fr = np.asarray(fractions, float)
     groups = {f: {s: g["generalized"].to_numpy(float) for s, g in gf.groupby("split_seed")}
@@ -114,7 +115,8 @@ def bootstrap_critical_fractions(table: pd.DataFrame, lambda3: np.ndarray, fract
         x = x[np.isfinite(x)]
         return (float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5))) if len(x) else (float("nan"),) * 2
 
-    return {"measured": ci(meas), "predicted": ci(pred), "difference": ci(diff), "n_boot": n_boot}
+    return {"measured": ci(meas), "predicted": ci(pred), "difference": ci(diff), "n_boot": n_boot,
+            "samples": {"measured": meas, "predicted": pred, "difference": diff}}
 
 
 __all__ = ["runs_table", "measured_critical_fraction", "bootstrap_critical_fractions", "LINEAR_R2"]

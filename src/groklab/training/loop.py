@@ -25,6 +25,7 @@ from groklab import measures
 from groklab._runtime import tune_malloc
 from groklab.config import ConfigError, RunConfig, apply_overrides
 from groklab.detect import member_events
+from groklab.export import default_dest, open_sink
 from groklab.models import DTYPES, build_model
 from groklab.resolve import check
 from groklab.run import Run
@@ -178,6 +179,8 @@ class Trainer:
         self.keep_at = set(log_steps(tr.steps, tr.checkpoints_per_decade))
         self.measure_at = set(log_steps(tr.steps, tr.measures_per_decade))
         self.rows: list[tuple[int, int, str, float]] = []
+        self.sinks: list = []  # live trackers while run() runs (train.log_to)
+        self.logged = 0
         self.st = LoopState(active=[True] * E, diverged=[False] * E, held=[0] * E)
         if not fresh:
             self._restore()
@@ -185,6 +188,19 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self, progress: bool = True) -> LoopState:
+        """Train to the end (or an early stop); live trackers (train.log_to) get every metric row
+        as it is written to metrics.parquet, and are closed however the loop ends."""
+        self.sinks = [open_sink(t, self.store.path.name, default_dest(self.store.path, t), self.cfg, self.E)
+                      for t in self.cfg.train.log_to]
+        self.logged = len(self.rows)  # rows already in metrics.parquet were logged before
+        try:
+            return self._run(progress)
+        finally:
+            for sink in self.sinks:
+                sink.close()
+            self.sinks = []
+
+    def _run(self, progress: bool) -> LoopState:
         cfg, st, task, model = self.cfg, self.st, self.task, self.model
         tr = cfg.train
         train_inputs, train_targets = task.inputs[task.train_idx], task.targets[task.train_idx]
@@ -323,6 +339,10 @@ class Trainer:
         st.elapsed = elapsed
         weights = {k: v for k, v in self.model.state_dict().items()}
         self.store.write_metrics(self.rows)
+        if self.sinks and len(self.rows) > self.logged:  # what metrics.parquet now holds, and no more
+            for sink in self.sinks:
+                sink.log(self.rows[self.logged:])
+            self.logged = len(self.rows)
         if step in self.keep_at or final:
             self.store.write_weights(step, weights)
         tensors = {f"model.{k}": v for k, v in weights.items()}
@@ -552,7 +572,7 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None, *, runs_dir: str | 
 
 # what --resume may change: how far and how long a run goes, not what it computes
 EXTENDABLE = ("train.steps", "train.stop_val_acc", "train.stop_patience", "train.checkpoint_every",
-              "train.progress", "train.threads", "train.device", "train.deterministic")
+              "train.progress", "train.threads", "train.device", "train.deterministic", "train.log_to")
 
 
 def resume(run_dir: str | Path, progress: bool = True,

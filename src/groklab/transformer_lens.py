@@ -1,0 +1,211 @@
+"""groklab transformers to and from TransformerLens's layout, and Nanda et al.'s checkpoints in.
+
+groklab keeps a transformer's attention as whole (d, d) matrices per member (the fast path
+multiplies them as such); TransformerLens keeps them per head. The mapping is one line per
+tensor (:data:`TO_TL`), exact (a reshape and a permute; the biases groklab has not are zero):
+
+    embed.W_E (V, d)            = W_E[e]
+    pos_embed.W_pos (T, d)      = W_pos[e]
+    blocks.l.attn.W_Q (H, d, dh) = blocks_l_W_Q[e] viewed (d, H, dh), heads first (W_K, W_V alike)
+    blocks.l.attn.W_O (H, dh, d) = blocks_l_W_O[e] viewed (H, dh, d)
+    blocks.l.mlp.W_in / b_in / W_out / b_out = the same names
+    blocks.l.ln1.w / b, ln2, ln_final      = ..._ln1_w / _b, lnf_w / _b (with layer norm)
+    unembed.W_U (d, C)          = W_U[e]
+
+:func:`tl_state_dict` and :func:`tl_config` need only torch (``groklab export RUN --to
+transformer-lens`` writes them for users who load the model themselves);
+:func:`to_transformer_lens` builds a ``HookedTransformer`` and needs the optional extra
+``groklab[tl]``: TransformerLens 3.x, the last line that has ``HookedTransformer`` (4.0
+removed it for ``TransformerBridge``, whose native models change init and key names again;
+its ``convert_tl_checkpoint`` takes this same layout). 3.x installs beside torch 2.13.
+
+:func:`import_nanda_checkpoint` reads the layout of Nanda et al.'s ``progress-measures-paper``
+checkpoints (``transformers.py``: W_E (d, V), W_Q/K/V (H, dh, d), W_O (d, H dh), W_in
+(d_mlp, d), W_out (d, d_mlp), W_U (d, V) with one logit more than the answers, no attention
+biases) into a groklab run directory of the ``nanda2023`` preset.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from groklab.config import ConfigError, RunConfig, apply_overrides
+from groklab.models import build_model
+from groklab.presets import get_preset
+from groklab.store import RunStore
+from groklab.tasks import make_task
+
+ACT_TO_TL = {"relu": "relu", "gelu": "gelu", "tanh": "tanh"}  # groklab's F.gelu is TL's "gelu" (exact erf)
+TO_TL = {  # TL key -> (groklab parameter, how a member's tensor becomes TL's)
+    "embed.W_E": ("W_E", "same"),
+    "pos_embed.W_pos": ("W_pos", "same"),
+    "blocks.{l}.attn.W_Q": ("blocks_{l}_W_Q", "heads_in"),
+    "blocks.{l}.attn.W_K": ("blocks_{l}_W_K", "heads_in"),
+    "blocks.{l}.attn.W_V": ("blocks_{l}_W_V", "heads_in"),
+    "blocks.{l}.attn.W_O": ("blocks_{l}_W_O", "heads_out"),
+    "blocks.{l}.mlp.W_in": ("blocks_{l}_W_in", "same"),
+    "blocks.{l}.mlp.b_in": ("blocks_{l}_b_in", "same"),
+    "blocks.{l}.mlp.W_out": ("blocks_{l}_W_out", "same"),
+    "blocks.{l}.mlp.b_out": ("blocks_{l}_b_out", "same"),
+    "blocks.{l}.ln1.w": ("blocks_{l}_ln1_w", "same"),
+    "blocks.{l}.ln1.b": ("blocks_{l}_ln1_b", "same"),
+    "blocks.{l}.ln2.w": ("blocks_{l}_ln2_w", "same"),
+    "blocks.{l}.ln2.b": ("blocks_{l}_ln2_b", "same"),
+    "ln_final.w": ("lnf_w", "same"),
+    "ln_final.b": ("lnf_b", "same"),
+    "unembed.W_U": ("W_U", "same"),
+}
+
+
+def _check_transformer(cfg: RunConfig) -> None:
+    if cfg.model.kind != "transformer":
+        raise ConfigError("model.kind", cfg.model.kind, "TransformerLens holds transformers only")
+
+
+def tl_config(cfg: RunConfig, task=None) -> dict:
+    """Keyword arguments of TransformerLens's ``HookedTransformerConfig`` for this run's model."""
+    _check_transformer(cfg)
+    task = task or make_task(cfg.task)
+    m = cfg.model
+    if m.act not in ACT_TO_TL:
+        raise ConfigError("model.act", m.act, f"no TransformerLens equivalent; one of {', '.join(ACT_TO_TL)}")
+    return {"n_layers": m.n_layers, "d_model": m.d_model, "n_heads": m.n_heads, "d_head": m.d_model // m.n_heads,
+            "d_mlp": m.d_mlp, "act_fn": ACT_TO_TL[m.act], "normalization_type": "LN" if m.layer_norm else None,
+            "d_vocab": task.vocab_size, "d_vocab_out": task.n_classes, "n_ctx": task.seq_len, "eps": 1e-5,
+            "positional_embedding_type": "standard", "default_prepend_bos": False}
+
+
+def tl_state_dict(model, member: int = 0) -> dict[str, torch.Tensor]:
+    """Member ``member`` of a groklab transformer as TransformerLens's parameters (zero
+    attention and unembedding biases included; no buffers, which differ between TL versions)."""
+    H, dh, d = model.H, model.dh, model.d
+    params = dict(model.named_parameters())
+    out = {}
+    for l in range(model.L):
+        for tl_key, (name, how) in TO_TL.items():
+            if "{l}" not in tl_key and l > 0:
+                continue
+            src = name.format(l=l)
+            if src not in params:
+                continue  # the layer-norm parameters of a model without layer norm
+            w = params[src].detach()[member]
+            if how == "heads_in":
+                w = w.view(d, H, dh).permute(1, 0, 2)
+            elif how == "heads_out":
+                w = w.view(H, dh, d)
+            out[tl_key.format(l=l)] = w.clone()
+        zeros = torch.zeros(H, dh, dtype=params["W_E"].dtype)
+        for b in ("b_Q", "b_K", "b_V"):
+            out[f"blocks.{l}.attn.{b}"] = zeros.clone()
+        out[f"blocks.{l}.attn.b_O"] = torch.zeros(d, dtype=zeros.dtype)
+    out["unembed.b_U"] = torch.zeros(model.C, dtype=params["W_E"].dtype)
+    return out
+
+
+def to_transformer_lens(run, member: int = 0, step: int | None = None, device: str = "cpu"):
+    """The run's model (member ``member``, weights of ``step``, default the last) as a
+    TransformerLens ``HookedTransformer`` in the run's dtype. Its logits at the last position
+    equal groklab's. ``run``: a :class:`groklab.Run` (``Run.to_transformer_lens`` calls this)."""
+    try:
+        from transformer_lens import HookedTransformer, HookedTransformerConfig
+    except ImportError as e:
+        raise ConfigError("transformer_lens", "missing", "needs TransformerLens 3.x (HookedTransformer): "
+                          f"pip install 'groklab[tl]' ({e})") from None
+    model = run.model(step=step)
+    sd = tl_state_dict(model, member)
+    dtype = sd["embed.W_E"].dtype
+    tl = HookedTransformer(HookedTransformerConfig(**tl_config(run.config, run.task), dtype=dtype, device=device))
+    full = tl.state_dict()
+    missing = set(sd) - set(full)
+    if missing:
+        raise RuntimeError(f"TransformerLens has no parameters {sorted(missing)}")
+    full.update({k: v.to(device) for k, v in sd.items()})
+    tl.load_state_dict(full)
+    return tl.eval()
+
+
+def export_transformer_lens(run, dest: str | Path | None = None, member: int = 0,
+                            step: int | None = None) -> Path:
+    """``state_dict.pt`` (TL's parameter names and shapes) and ``config.json``
+    (``HookedTransformerConfig`` keyword arguments) of one member of ``run`` (a
+    :class:`groklab.Run`), in ``dest`` (default RUN_DIR/transformer_lens)."""
+    dest = Path(dest) if dest else run.path / "transformer_lens"
+    dest.mkdir(parents=True, exist_ok=True)
+    model = run.model(step=step)
+    torch.save(tl_state_dict(model, member), dest / "state_dict.pt")
+    cfg = {**tl_config(run.config, run.task), "dtype": str(next(model.parameters()).dtype).replace("torch.", "")}
+    (dest / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return dest
+
+
+# --------------------------------------------------------------------------- Nanda et al.'s layout
+
+
+def nanda_to_groklab(sd: dict[str, torch.Tensor], n_classes: int) -> dict[str, torch.Tensor]:
+    """One of Nanda et al.'s state dicts as groklab's parameters of one member (no E axis).
+    Their W_U has one column per token; the answers are the first ``n_classes``."""
+    out = {"W_E": sd["embed.W_E"].T, "W_pos": sd["pos_embed.W_pos"], "W_U": sd["unembed.W_U"][:, :n_classes]}
+    layers = sorted({int(k.split(".")[1]) for k in sd if k.startswith("blocks.")})
+    for l in layers:
+        b = f"blocks.{l}."
+        for name in ("W_Q", "W_K", "W_V"):
+            w = sd[b + f"attn.{name}"]  # (H, dh, d)
+            out[f"blocks_{l}_{name}"] = w.permute(2, 0, 1).reshape(w.shape[2], -1)  # (d, H dh)
+        out[f"blocks_{l}_W_O"] = sd[b + "attn.W_O"].T  # (H dh, d)
+        out[f"blocks_{l}_W_in"] = sd[b + "mlp.W_in"].T
+        out[f"blocks_{l}_b_in"] = sd[b + "mlp.b_in"]
+        out[f"blocks_{l}_W_out"] = sd[b + "mlp.W_out"].T
+        out[f"blocks_{l}_b_out"] = sd[b + "mlp.b_out"]
+    return {k: v.detach().clone().contiguous() for k, v in out.items()}
+
+
+def import_nanda_checkpoint(path: str | Path, run_dir: str | Path, checkpoint_every: int = 100) -> Path:
+    """A checkpoint in Nanda et al.'s layout (a dict with ``model`` (the final state dict),
+    optionally ``state_dicts`` (one every ``checkpoint_every`` epochs), ``train_losses``,
+    ``test_losses`` (one a step) and ``config`` with ``p``) as a groklab run directory of the
+    ``nanda2023`` preset, its sizes (d_model, heads, d_mlp, layers) and dtype read off the
+    weights: the weights at their steps, the losses as ``train_loss``/``val_loss``. The split
+    is groklab's nanda2023 split (their code's ``random.shuffle`` split is not reproduced), so
+    groklab's val metrics of the imported weights use another held-out set than their
+    ``test_losses``. Returns the run directory."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise ConfigError("PATH", str(path), "not a checkpoint in Nanda et al.'s layout (no 'model' key)")
+    final = ckpt["model"]
+    try:
+        d, H = final["embed.W_E"].shape[0], final["blocks.0.attn.W_Q"].shape[0]
+        d_mlp = final["blocks.0.mlp.W_in"].shape[0]
+    except KeyError as e:
+        raise ConfigError("PATH", str(path), f"no {e} in its 'model' state dict: not Nanda et al.'s layout") from None
+    n_layers = len({k.split(".")[1] for k in final if k.startswith("blocks.")})
+    p = int((ckpt.get("config") or {}).get("p", 113))
+    dtype = str(final["embed.W_E"].dtype).replace("torch.", "")
+    cfg = apply_overrides(get_preset("nanda2023"), [f"task.p={p}", "train.seeds=[0]", f"model.d_model={d}",
+                                                     f"model.n_heads={H}", f"model.d_mlp={d_mlp}",
+                                                     f"model.n_layers={n_layers}", f"model.dtype={dtype}"])
+    task = make_task(cfg.task)
+    names = dict(build_model(cfg, task, torch.device("cpu")).named_parameters())
+    dicts = list(ckpt.get("state_dicts") or [])
+    steps = [i * checkpoint_every for i in range(len(dicts))]
+    n_steps = max(len(ckpt.get("train_losses") or []), steps[-1] if steps else 0)
+    weights = []
+    for step, sd in list(zip(steps, dicts)) + [(n_steps, final)]:
+        w = nanda_to_groklab(sd, task.n_classes)
+        if set(w) != set(names):
+            raise ConfigError("PATH", str(path), f"parameters {sorted(set(w) ^ set(names))} do not match "
+                              "a nanda2023 transformer")
+        weights.append((step, {k: w[k].to(names[k].dtype)[None] for k in names}))
+    store = RunStore.create(run_dir, cfg, task.split_tensors())  # only once the checkpoint has been read
+    for step, w in weights:
+        store.write_weights(step, w)
+    store.write_metrics([(i, 0, n, float(v)) for n, key in (("train_loss", "train_losses"), ("val_loss", "test_losses"))
+                         for i, v in enumerate(ckpt.get(key) or [])])
+    store.write_summary({"status": "imported", "steps": n_steps, "source": str(path), "members": []})
+    return Path(run_dir)
+
+
+__all__ = ["tl_config", "tl_state_dict", "to_transformer_lens", "export_transformer_lens", "nanda_to_groklab",
+           "import_nanda_checkpoint", "TO_TL"]
