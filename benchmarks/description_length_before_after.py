@@ -90,7 +90,7 @@ def main() -> None:
     ax.set_ylabel("value / its maximum")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
-    ax.set_title(f"{run.config.name}: description length before and after, beside the weight norm", fontsize=9)
+    ax.set_title(f"{run.config.preset} ({run.path.name}): description length before and after, beside the weight norm", fontsize=9)
     for col, lab, c in styles[1:]:
         ax_s.scatter(df["weight_norm"], df[col] / df[col].max(), s=12, color=c,
                      label=f"{col}: r = {corr[col][0]:.2f} (all), {corr[col][1]:.2f} (step ≥ 300)")

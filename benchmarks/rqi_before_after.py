@@ -12,7 +12,8 @@ For each member, at the end of training and along it:
 * the real validation accuracy, the linear fit R^2 of the representation, and the first
   saved step at which RQI > 0.95 (their ``iter_rqi``) beside the first at which R^2 >= 0.99.
 
-    .venv/bin/python benchmarks/rqi_before_after.py [--seeds 0 1 2] [--steps 5000] [--runs-dir runs/rqi_before_after]
+    .venv/bin/python benchmarks/rqi_before_after.py [--seeds 0 1 2] [--steps 5000] [--runs-dir runs/rqi_before_after] \
+        [-o docs/rqi_before_after.png]
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=10000)
     ap.add_argument("--runs-dir", default="runs/rqi_before_after")
+    ap.add_argument("-o", "--output", default=None, help="PNG: RQI before / after and R^2 against the step")
     args = ap.parse_args()
     d = Path(args.runs_dir)
     shutil.rmtree(d, ignore_errors=True)
@@ -56,13 +58,14 @@ def main() -> None:
                                                     "train.checkpoints_per_decade=20", "train.progress=false"])
     run = groklab.train(cfg, d, progress=False)
     task = run.task
-    rows = []
+    rows, curves = [], []
     for e, seed in enumerate(args.seeds):
         first_rqi = first_before = first_lin = None
         at_lin = {}
         for step in run.checkpoint_steps:
             W = run.store.load_weights(step)[1]["W_E"][e]
             new = rqi_from_embedding(W[None], task)["rqi"].item()
+            curves.append((seed, step, rqi_before(W, task), new, float(linearity(W))))
             if first_rqi is None and new > 0.95:
                 first_rqi = step
             if first_before is None and rqi_before(W, task) > 0.95:
@@ -79,6 +82,32 @@ def main() -> None:
                      "first_step_linear_r2_0.99": first_lin, **at_lin})
     for r in rows:
         print(json.dumps(r))
+    if args.output:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        c = np.array(curves)
+        fig, axes = plt.subplots(1, len(args.seeds), figsize=(4 * len(args.seeds), 3.4), constrained_layout=True,
+                                 sharey=True, squeeze=False)
+        for ax, seed in zip(axes[0], args.seeds):
+            k = c[c[:, 0] == seed]
+            x = np.maximum(k[:, 1], 1)
+            ax.plot(x, k[:, 2], "-o", ms=2.5, color="#ff7f0e", label="before: training pairs, δ = 0.05 RMS")
+            ax.plot(x, k[:, 3], "-o", ms=2.5, color="#1f77b4", label="after: Liu et al.'s rqi")
+            ax.plot(x, k[:, 4], color="#555555", lw=1, label="R² of a linear fit")
+            ax.axhline(0.95, color="k", ls=":", lw=0.8)
+            ax.set_xscale("log")
+            ax.set_xlabel("step")
+            ax.set_title(f"seed {seed}", fontsize=9)
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("RQI / R²")
+        axes[0][0].legend(fontsize=7, loc="upper left")
+        fig.suptitle("toy model, a+b (p = 10), 45 of 55 training samples: RQI before and after", fontsize=10)
+        fig.savefig(args.output, dpi=130)
+        print(f"figure: {args.output}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ biases) into a groklab run directory of the ``nanda2023`` preset.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -117,7 +118,9 @@ def to_transformer_lens(run, member: int = 0, step: int | None = None, device: s
     model = run.model(step=step)
     sd = tl_state_dict(model, member)
     dtype = sd["embed.W_E"].dtype
-    tl = HookedTransformer(HookedTransformerConfig(**tl_config(run.config, run.task), dtype=dtype, device=device))
+    with warnings.catch_warnings():  # 3.x warns that 4.0 drops HookedTransformer: the line this extra pins
+        warnings.simplefilter("ignore", DeprecationWarning)
+        tl = HookedTransformer(HookedTransformerConfig(**tl_config(run.config, run.task), dtype=dtype, device=device))
     full = tl.state_dict()
     missing = set(sd) - set(full)
     if missing:
@@ -146,8 +149,14 @@ def export_transformer_lens(run, dest: str | Path | None = None, member: int = 0
 
 def nanda_to_groklab(sd: dict[str, torch.Tensor], n_classes: int) -> dict[str, torch.Tensor]:
     """One of Nanda et al.'s state dicts as groklab's parameters of one member (no E axis).
-    Their W_U has one column per token; the answers are the first ``n_classes``."""
-    out = {"W_E": sd["embed.W_E"].T, "W_pos": sd["pos_embed.W_pos"], "W_U": sd["unembed.W_U"][:, :n_classes]}
+    Their vocabulary is the p symbols and "=" (token p); groklab's puts its operation token at
+    p (a zero row here: the "ab=" layout never feeds it) and "=" at p + 1. Their W_U has one
+    column per token; the answers are the first ``n_classes``."""
+    W_E = sd["embed.W_E"].T  # (p + 1, d): symbols, then "="
+    p = W_E.shape[0] - 1
+    # groklab's vocabulary: symbols 0..p-1, the operation token p (unused by the "ab=" layout), "=" p + 1
+    W_E = torch.cat([W_E[:p], torch.zeros_like(W_E[:1]), W_E[p:]])
+    out = {"W_E": W_E, "W_pos": sd["pos_embed.W_pos"], "W_U": sd["unembed.W_U"][:, :n_classes]}
     layers = sorted({int(k.split(".")[1]) for k in sd if k.startswith("blocks.")})
     for l in layers:
         b = f"blocks.{l}."
