@@ -791,17 +791,18 @@ def bench(
             return "-"
         return f"{med:.{nd}f} [{row[f'{key}_q25']:.{nd}f}-{row[f'{key}_q75']:.{nd}f}]"
 
-    t = Table(title=f"bench {suite}: reaching 99% val acc within {budget_s:g} s (rank within task; "
-                    "prior-knowledge recipes ranked apart)")
-    for col in ("task", "rank", "method", "reached", "steps to 99% med [IQR]", "s to 99% med [IQR]", "params",
-                "ms/step"):
-        t.add_column(col, justify="left" if col in ("task", "method") else "right")
+    header = ["task", "rank", "method", "reached", "steps to 99% med [IQR]", "s to 99% med [IQR]", "params",
+              "ms/step"]
     ordered = summary.sort_values(["task", "prior_knowledge", "rank"], kind="stable")
     ordered = ordered.set_index("task").loc[list(dict.fromkeys(summary["task"]))].reset_index()
+    rows = []
     for _, r in ordered.iterrows():
         name = r["method"] + (" [prior knowledge]" if r["prior_knowledge"] else "")
-        t.add_row(r["task"], str(r["rank"]), name, f"{r['reached']}/{r['seeds']}", iqr(r, "steps", 0),
-                  iqr(r, "seconds", 1), f"{r['n_params']:,}", _fmt(r["ms_per_step"], 1))
+        rows.append([r["task"], str(r["rank"]), name, f"{r['reached']}/{r['seeds']}", iqr(r, "steps", 0),
+                     iqr(r, "seconds", 1), f"{r['n_params']:,}", _fmt(r["ms_per_step"], 1)])
+    t = _table(header, rows, left=("task", "method"), words=("method", "steps to 99% med [IQR]", "s to 99% med [IQR]"),
+               title=f"bench {suite}: reaching 99% val acc within {budget_s:g} s (rank within task; "
+                     "prior-knowledge recipes ranked apart)")
     out.print(t)
     out.print(f"tables: {(output or runs_dir) / 'bench.parquet'}, {(output or runs_dir) / 'bench.json'}")
     out.print(f"figure: {(output or runs_dir) / 'val_acc_vs_seconds.png'}")

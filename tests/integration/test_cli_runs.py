@@ -13,6 +13,8 @@ import torch
 
 import groklab
 from groklab.config import ConfigError
+from groklab.report.html import write_report
+from groklab.report.plots import plot_run
 from groklab.rundir import writer_pid
 from groklab.store import RunStore
 from groklab.training.loop import resume
@@ -51,6 +53,12 @@ def test_runs_finds_sweeps_filters_sorts_and_fits_80_columns(tmp_path, groklab_c
     assert r.returncode == 2 and "colour" in r.stderr
 
 
+def _title_of(png) -> str:
+    from PIL import Image
+
+    return Image.open(png).text.get("Title", "")
+
+
 def test_a_run_being_trained_shows_as_running(tmp_path, groklab_cmd):
     root = tmp_path / "runs"
     cmd = groklab_cmd + ["train", "--preset", "demo", "--runs-dir", str(root), "--name", "live", "-q"]
@@ -64,6 +72,11 @@ def test_a_run_being_trained_shows_as_running(tmp_path, groklab_cmd):
         assert writer_pid(root / "live") == proc.pid
         r = _cli(groklab_cmd, "runs", str(root))
         assert r.returncode == 0 and "running" in r.stdout, r.stdout
+        while not (root / "live" / "metrics.parquet").is_file() and time.time() < deadline:
+            time.sleep(0.05)
+        html = write_report(root / "live").read_text()  # from its saved files, while it trains
+        assert '<span class="status-running">running</span>' in html and 'data-figure="curves"' in html
+        assert "running (drawn at step" in _title_of(plot_run(root / "live", tmp_path / "live.png"))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from groklab.export import mlflow_uri
+from groklab.config import ConfigError
+from groklab.export import export_run, mlflow_uri
+from groklab.resolve import resolve
 from groklab.run import Run
 
 
@@ -83,8 +85,8 @@ def test_export_tensorboard_reads_back_equal(run_dir, tmp_path, groklab_cmd):
     assert_equal_series(got, parquet_series(run_dir), float32=True)  # TensorBoard keeps float32
 
 
-def test_export_mlflow_reads_back_equal(run_dir, tmp_path, groklab_cmd):
-    cli(groklab_cmd, "export", str(run_dir), "--to", "mlflow", "--dest", str(tmp_path / "ml"))
+def test_export_mlflow_reads_back_equal(run_dir, tmp_path):
+    export_run(run_dir, "mlflow", tmp_path / "ml")  # what `groklab export --to mlflow` calls
     got, runs = read_mlflow(tmp_path / "ml")
     assert_equal_series(got, parquet_series(run_dir))
     assert len(runs) == 2
@@ -109,11 +111,12 @@ def test_live_logging_equals_the_run_and_survives_a_resume(run_dir, groklab_cmd)
     assert_equal_series(got, want)
 
 
-def test_bad_tracker_is_refused(run_dir, groklab_cmd, tmp_path):
-    r = cli(groklab_cmd, "export", str(run_dir), "--to", "neptune", "--dest", str(tmp_path / "x"), ok=False)
-    assert r.returncode == 2 and "neptune" in r.stderr and "tensorboard" in r.stderr
-    r = cli(groklab_cmd, "train", "--preset", "fastest", "--set", 'train.log_to=["tb"]', "--dry-run", ok=False)
-    assert r.returncode == 2 and "train.log_to" in r.stderr and "'tb'" in r.stderr
+def test_bad_tracker_is_refused(run_dir, tmp_path):
+    with pytest.raises(ConfigError, match="--to='neptune'.*tensorboard"):
+        export_run(run_dir, "neptune", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ConfigError, match="train.log_to='tb'"):
+        resolve("fastest", overrides=['train.log_to=["tb"]'])
 
 
 def wandb_records(path):
@@ -142,12 +145,11 @@ def wandb_records(path):
             part = data if kind == 2 else part + data
 
 
-def test_export_wandb_offline_reads_back_equal(run_dir, tmp_path, groklab_cmd):
+def test_export_wandb_offline_reads_back_equal(run_dir, tmp_path):
     import json
 
     pytest.importorskip("wandb", reason="W&B is the optional extra groklab[wandb]")
-    r = cli(groklab_cmd, "export", str(run_dir), "--to", "wandb", "--dest", str(tmp_path / "wb"))
-    assert "wandb sync" in r.stdout
+    export_run(run_dir, "wandb", tmp_path / "wb")
     files = sorted((tmp_path / "wb" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 2  # one W&B run per member
     got = {}

@@ -18,11 +18,11 @@ import pytest
 import torch
 
 import groklab
-from groklab.config import apply_overrides
+from groklab.config import ConfigError, apply_overrides
 from groklab.models import build_model
 from groklab.presets import get_preset
 from groklab.tasks import make_task
-from groklab.transformer_lens import tl_state_dict
+from groklab.transformer_lens import import_nanda_checkpoint, tl_state_dict
 
 CMD = [sys.executable, "-m", "groklab.cli"]
 
@@ -97,8 +97,9 @@ def test_import_nanda_checkpoint_gives_their_logits(tmp_path):
 
 def test_import_refuses_another_layout(tmp_path):
     torch.save({"weights": {}}, tmp_path / "x.pth")
-    r = cli("import-nanda", str(tmp_path / "x.pth"), str(tmp_path / "run"), ok=False)
-    assert r.returncode == 2 and "no 'model' key" in r.stderr
+    with pytest.raises(ConfigError, match="no 'model' key"):
+        import_nanda_checkpoint(tmp_path / "x.pth", tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing written
 
 
 def test_tl_state_dict_is_one_reshape_per_tensor():
@@ -151,8 +152,8 @@ def test_transformer_lens_logits_and_attention_hook_equal_groklab(tmp_path, pres
 
 
 def test_export_transformer_lens_loads_in_transformer_lens(tmp_path):
-    cli("train", "--preset", "nanda2023", "--set", "task.p=23", "--set", "train.steps=20", "--runs-dir",
-        str(tmp_path), "--name", "r", "-q")
+    groklab.train(apply_overrides(get_preset("nanda2023"), ["task.p=23", "train.steps=20"]), tmp_path / "r",
+                  progress=False)
     cli("export", str(tmp_path / "r"), "--to", "transformer-lens", "--dest", str(tmp_path / "tl"))
     import json
 

@@ -68,7 +68,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, member: int | N
     fig.suptitle(title, fontsize=10)
     out = Path(out) if out else run.path / "curves.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
+    fig.savefig(out, dpi=130, metadata={"Title": title})  # the PNG says what it shows
     plt.close(fig)
     return out
 

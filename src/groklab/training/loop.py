@@ -201,7 +201,7 @@ class Trainer:
             self.sinks = []
 
     def _run(self, progress: bool) -> LoopState:
-        cfg, st, task, model = self.cfg, self.st, self.task, self.model
+        cfg, st, task = self.cfg, self.st, self.task
         tr = cfg.train
         train_inputs, train_targets = task.inputs[task.train_idx], task.targets[task.train_idx]
         active = torch.tensor(st.active, device=self.device)
