@@ -9,7 +9,7 @@ SMALL = ["task.p=13", "model.d_model=16", "model.n_heads=2", "model.d_mlp=32", "
          "train.stop_val_acc=none", "train.seeds=[0,1]"]
 
 
-def test_live_measures_and_analyze(tmp_path, groklab_cmd):
+def test_live_measures_and_analyze(tmp_path, groklab_inproc):
     cfg = groklab.resolve("demo", overrides=SMALL + ['measures=["fourier","softmax_collapse","fourier_neurons"]',
                                                      "train.measures_per_decade=4"])
     run = groklab.train(cfg, tmp_path / "m", progress=False)
@@ -22,8 +22,7 @@ def test_live_measures_and_analyze(tmp_path, groklab_cmd):
     assert costly_steps < evals and {0, 40} <= costly_steps  # costly: its own sparser schedule
     assert (df.groupby(["step", "member", "name"]).size() == 1).all()  # no duplicate rows
 
-    r = subprocess.run(groklab_cmd + ["analyze", str(run.path), "--measures", "restricted_loss,description_length"],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["analyze", str(run.path), "--measures", "restricted_loss,description_length"])
     assert r.returncode == 0, r.stderr
     df2 = load_run(run.path).metrics
     steps = set(df2[df2.name == "restricted_loss"].step)
@@ -35,17 +34,16 @@ def test_live_measures_and_analyze(tmp_path, groklab_cmd):
     from groklab.measures.fourier import embedding_key_frequencies
 
     final = embedding_key_frequencies(run.model(), run.task)
-    r = subprocess.run(groklab_cmd + ["analyze", str(run.path), "--measures", "fourier", "--final-keys"],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["analyze", str(run.path), "--measures", "fourier", "--final-keys"])
     assert r.returncode == 0, r.stderr
     df3 = load_run(run.path).metrics
     n_key = df3[(df3.name == "fourier_n_key")]
     for e, keys in enumerate(final):
         assert set(n_key[n_key.member == e].value) == {len(keys)}  # the same keys at every step
 
-    r = subprocess.run(groklab_cmd + ["analyze", str(run.path), "--measures", "nope"], capture_output=True, text=True)
+    r = groklab_inproc(["analyze", str(run.path), "--measures", "nope"])
     assert r.returncode == 2 and "nope" in r.stderr
-    r = subprocess.run(groklab_cmd + ["measures"], capture_output=True, text=True)
+    r = groklab_inproc(["measures"])
     assert r.returncode == 0 and "restricted_loss" in r.stdout
 
 
@@ -60,21 +58,18 @@ def test_a_live_measure_that_does_not_apply_is_refused_before_anything_is_writte
     assert not (tmp_path / "r").exists()
 
 
-def test_measure_and_fourier_plots(tmp_path, groklab_cmd):
+def test_measure_and_fourier_plots(tmp_path, groklab_inproc):
     run = groklab.train(groklab.resolve("demo", overrides=SMALL + ['measures=["fourier"]']), tmp_path / "f",
                         progress=False)
     png = tmp_path / "m.png"
-    r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "fourier_key_share,weight_norm", "-o", str(png)],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["plot", str(run.path), "-m", "fourier_key_share,weight_norm", "-o", str(png)])
     assert r.returncode == 0, r.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
     # the names `analyze` takes work here too: a measure draws its saved metrics
-    r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "fourier", "-o", str(tmp_path / "f4.png")],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["plot", str(run.path), "-m", "fourier", "-o", str(tmp_path / "f4.png")])
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(groklab_cmd + ["plot", str(run.path), "-m", "softmax_collapse"], capture_output=True, text=True)
+    r = groklab_inproc(["plot", str(run.path), "-m", "softmax_collapse"])
     assert r.returncode == 2 and "groklab analyze" in r.stderr and "-m softmax_collapse" in r.stderr
-    r = subprocess.run(groklab_cmd + ["fourier", str(run.path), "--step", "0", "-o", str(tmp_path / "f.png")],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["fourier", str(run.path), "--step", "0", "-o", str(tmp_path / "f.png")])
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"

@@ -22,7 +22,7 @@ def _sets(items):
     return out
 
 
-def test_omnigrok_mnist_preset_trains_offline(tmp_path, groklab_cmd):
+def test_omnigrok_mnist_preset_trains_offline(tmp_path, groklab_cmd, groklab_inproc):
     env = {**os.environ, "no_proxy": "", "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
     r = subprocess.run(groklab_cmd + ["train", "--preset", "omnigrok_mnist", "--runs-dir", str(tmp_path),
                                       "--name", "m", "-q"] + _sets(["train.steps=30"]),
@@ -39,12 +39,11 @@ def test_omnigrok_mnist_preset_trains_offline(tmp_path, groklab_cmd):
     w0 = df[(df.step == 0) & (df.name == "weight_norm")].value.item()
     assert abs(w0 - 8 * 11.71) < 1.0  # alpha x the default init's norm
 
-    r = subprocess.run(groklab_cmd + ["runs", "--runs-dir", str(tmp_path)], capture_output=True, text=True)
+    r = groklab_inproc(["runs", "--runs-dir", str(tmp_path)])
     assert r.returncode == 0 and "mnist" in r.stdout
     for extra in ([], ["--ensemble"]):
         png = tmp_path / f"c{len(extra)}.png"
-        r = subprocess.run(groklab_cmd + ["plot", str(tmp_path / "m"), "-o", str(png)] + extra,
-                           capture_output=True, text=True)
+        r = groklab_inproc(["plot", str(tmp_path / "m"), "-o", str(png)] + extra)
         assert r.returncode == 0, r.stderr
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -115,24 +114,21 @@ def test_landscape_sweep_and_figure(tmp_path, groklab_cmd):
     (["task.kind=images", "model.kind=mlp", 'measures=["restricted_loss"]'], "needs a modular table"),
     (["task.kind=teacher_student", "model.kind=mlp"], "train.loss='cross_entropy'"),
 ])
-def test_bad_inputs_exit_2_with_one_line(tmp_path, groklab_cmd, sets, needle):
-    r = subprocess.run(groklab_cmd + ["train", "--runs-dir", str(tmp_path), "--name", "x", "-q"] + _sets(sets),
-                       capture_output=True, text=True)
+def test_bad_inputs_exit_2_with_one_line(tmp_path, groklab_inproc, sets, needle):
+    r = groklab_inproc(["train", "--runs-dir", str(tmp_path), "--name", "x", "-q"] + _sets(sets))
     assert r.returncode == 2, r.stdout + r.stderr
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
 
 
-def test_analyze_refuses_table_measures_on_images(tmp_path, groklab_cmd):
+def test_analyze_refuses_table_measures_on_images(tmp_path, groklab_inproc):
     groklab.train(groklab.resolve("omnigrok_mnist", overrides=["task.dataset=digits", "task.train_size=100",
                                                                "model.hidden=[8]", "train.steps=5",
                                                                "model.dtype=float64"]),  # data follow the model
                   tmp_path / "d", progress=False)
-    r = subprocess.run(groklab_cmd + ["analyze", str(tmp_path / "d"), "-m", "weight_norm,fourier"],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["analyze", str(tmp_path / "d"), "-m", "weight_norm,fourier"])
     assert r.returncode == 2 and "needs a modular table" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = subprocess.run(groklab_cmd + ["analyze", str(tmp_path / "d"), "-m", "weight_norm,softmax_collapse"],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["analyze", str(tmp_path / "d"), "-m", "weight_norm,softmax_collapse"])
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(groklab_cmd + ["fourier", str(tmp_path / "d")], capture_output=True, text=True)
+    r = groklab_inproc(["fourier", str(tmp_path / "d")])
     assert r.returncode == 2 and "needs a modular table" in r.stderr

@@ -122,9 +122,11 @@ def test_bench_report_in_chromium(dirs, tmp_path):
     assert res.tables["ranking"] == 2 and res.figures["val-acc-vs-seconds"] == 2
 
 
-def test_compare_in_chromium_and_as_png(dirs, tmp_path, groklab_cmd):
+def test_compare_in_chromium_and_as_png(dirs, tmp_path, groklab_inproc):
     html = tmp_path / "compare.html"
-    out = cli(groklab_cmd, "compare", str(dirs["run"]), str(dirs["run2"]), "-o", str(html))
+    r = groklab_inproc(["compare", dirs["run"], dirs["run2"], "-o", html])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
     assert "optim.weight_decay" in out and "train.steps" in out  # the config keys that differ
     res = check_report(html, figures=["compare-curves"], tables=["config-differences", "summary"])
     assert not res.problems, res.problems

@@ -12,6 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+import groklab
 from groklab import load_run
 
 BASE = [
@@ -48,7 +49,7 @@ def _train(groklab_cmd, runs, name, sets):
 @pytest.mark.parametrize("case", list(CASES))
 def test_sigkill_then_resume_is_bit_identical(tmp_path, groklab_cmd, case):
     sets = CASES[case]
-    subprocess.run(_train(groklab_cmd, tmp_path, "whole", sets), check=True, capture_output=True)
+    groklab.train(groklab.resolve(None, overrides=sets), tmp_path / "whole", progress=False)  # in-process: the reference
 
     proc = subprocess.Popen(_train(groklab_cmd, tmp_path, "killed", sets),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -80,7 +81,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, groklab_cmd, case):
 
 def test_sigint_checkpoints_at_a_step_boundary_and_resumes(tmp_path, groklab_cmd):
     sets = CASES["full_batch"]
-    subprocess.run(_train(groklab_cmd, tmp_path, "whole", sets), check=True, capture_output=True)
+    groklab.train(groklab.resolve(None, overrides=sets), tmp_path / "whole", progress=False)  # in-process: the reference
     proc = subprocess.Popen(_train(groklab_cmd, tmp_path, "int", sets),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     run_dir = tmp_path / "int"

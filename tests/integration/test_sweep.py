@@ -222,18 +222,15 @@ def test_ray_cluster_on_a_shared_file_system_gives_the_ensemble_results(tmp_path
     assert_same_results(pd.read_parquet(tmp_path / "toy" / "summary.parquet"), baseline)
 
 
-def test_phase_diagram_and_curve_figures(tmp_path, baseline, groklab_cmd):
+def test_phase_diagram_and_curve_figures(tmp_path, baseline, groklab_inproc):
     sweep_dir = baseline.attrs["dir"]
     for extra in (["--y", "optim.weight_decay"], ["--y", "optim.weight_decay", "--color", "val_acc"]):
         out = tmp_path / f"fig{len(extra)}.png"
-        r = subprocess.run(groklab_cmd + ["phase-diagram", str(sweep_dir), "--x", "optim.lr", *extra, "-o", str(out)],
-                           capture_output=True, text=True)
+        r = groklab_inproc(["phase-diagram", str(sweep_dir), "--x", "optim.lr", *extra, "-o", str(out)])
         assert r.returncode == 0, r.stderr
         assert out.stat().st_size > 10_000
     # a curve over one axis of a sweep that varies two more would pool them: refused, naming them
-    r = subprocess.run(groklab_cmd + ["phase-diagram", str(sweep_dir), "--x", "optim.lr", "--color", "step_train_99"],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["phase-diagram", str(sweep_dir), "--x", "optim.lr", "--color", "step_train_99"])
     assert r.returncode == 2 and "optim.weight_decay" in r.stderr and "--y" in r.stderr
-    r = subprocess.run(groklab_cmd + ["phase-diagram", str(sweep_dir), "--x", "optim.lrr"],
-                       capture_output=True, text=True)
+    r = groklab_inproc(["phase-diagram", str(sweep_dir), "--x", "optim.lrr"])
     assert r.returncode == 2 and "optim.lrr" in r.stderr
