@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from groklab.bench import METHODS, SUITES, expand, summarize
-from groklab.bench.plot import median_curve
+from groklab.report.bench_curves import median_curve
 from groklab.bench.runner import result_row, run_one
 from groklab.config import ConfigError
 from groklab.store import RunStore

@@ -23,7 +23,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from groklab.bench.plot import plot_val_acc_vs_seconds
-from groklab.bench.runner import curves, run_bench
+from groklab.bench.runner import run_bench
+from groklab.report.bench_curves import curves
 from groklab.config import ConfigError
 from groklab.store import write_json, write_parquet
 from groklab.bench.aggregate import SUMMARY_COLUMNS, rank, summarize

@@ -13,27 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-
-def median_curve(curve: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
-    """Median over seeds of the best val acc so far on a time grid: the quantity the
-    bench's table scores (a seed has reached 99% once any evaluation did), so the curves
-    cross the 99% line where the table says the seeds got there; a dip after the crossing
-    does not pull a curve back under it. Each seed's curve is a step function (its best
-    evaluation at or before t) and holds its value after it stops, up to the end of the
-    longest seed; elsewhere it is NaN, and the median is over the seeds defined at t."""
-    cols = []
-    for _, g in curve.groupby("seed"):
-        g = g.sort_values("time_s")
-        t, v = g["time_s"].to_numpy(float), np.maximum.accumulate(g["val_acc"].to_numpy(float))
-        i = np.searchsorted(t, grid, side="right") - 1
-        cols.append(np.where(i >= 0, v[np.clip(i, 0, None)], np.nan))
-    stack = np.vstack(cols)
-    stack[:, grid > curve["time_s"].max()] = np.nan  # the line ends with the longest seed
-    with np.errstate(all="ignore"):
-        ok = ~np.isnan(stack).all(0)
-        out = np.full(len(grid), np.nan)
-        out[ok] = np.nanmedian(stack[:, ok], axis=0)
-    return out
+from groklab.report.bench_curves import median_curve  # noqa: E402
 
 
 def plot_val_acc_vs_seconds(curves: pd.DataFrame, summary: pd.DataFrame, path: str | Path,

@@ -151,19 +151,3 @@ def run_bench(runs: list[BenchRun], runs_dir: str | Path, budget_s: float,
             f"no 99% (val acc {row['val_acc'] or 0:.3f}, {row['steps']} steps, {row['seconds']:.1f} s)"
         log(f"[{i + 1}/{len(runs)}] {r.rel_dir}: {did}; {got}")
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
-
-
-def curves(runs: pd.DataFrame) -> pd.DataFrame:
-    """Long table method, task, seed, time_s, val_acc from each run's metrics.parquet."""
-    parts = []
-    for r in runs.itertuples(index=False):
-        df = RunStore(r.run_dir).metrics()
-        if df.empty:
-            continue
-        w = df[df["member"] == 0].pivot_table(index="step", columns="name", values="value")
-        if "val_acc" not in w or "time_s" not in w:
-            continue
-        parts.append(pd.DataFrame({"method": r.method, "task": r.task, "seed": r.seed,
-                                   "time_s": w["time_s"].to_numpy(), "val_acc": w["val_acc"].to_numpy()}))
-    cols = ["method", "task", "seed", "time_s", "val_acc"]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)

@@ -37,8 +37,8 @@ import torch
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from groklab.bench.plot import median_curve
-from groklab.bench.runner import curves as bench_curves
+from groklab.report.bench_curves import curves as bench_curves
+from groklab.report.bench_curves import median_curve
 from groklab.config import ConfigError
 from groklab.measures._common import embedding
 from groklab.measures.fourier import fourier_basis, frequency_sq_norms, key_frequencies
@@ -178,15 +178,16 @@ def _member_label(ms: list[dict], e: int) -> str:
     return f"member {e}"
 
 
-def curves_figure(run: Run, members: list[int] | None = None, label=None) -> go.Figure:
+def curves_figure(run: Run, members: list[int] | None = None, label=None, wides: dict | None = None) -> go.Figure:
     """Accuracy and loss (log x), train dashed and val solid, one colour per member; the 99%
     events as markers; Nanda phases shaded for one member when restricted/excluded loss exist."""
     df = run.metrics
     ms = (run.summary or {"members": []})["members"]
     members = sorted(df["member"].unique()) if members is None else members
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "loss"), horizontal_spacing=0.08)
+    wides = wides if wides is not None else {e: run.wide(e) for e in members}
     for i, e in enumerate(members):
-        w = run.wide(e)
+        w = wides[e]
         idx = thin(w.index.to_numpy())
         w = w.iloc[idx]
         x = _x(w.index)
@@ -212,7 +213,7 @@ def curves_figure(run: Run, members: list[int] | None = None, label=None) -> go.
                         hovertemplate=f"{key.replace('step_', '').replace('_99', '')} ≥ 99% at step {ms[e][key]}"
                                       f"<extra>{name}</extra>"), row=1, col=1)
     if len(members) == 1:
-        _shade_nanda(fig, run, members[0])
+        _shade_nanda(fig, wides[members[0]], float(df["step"].max()))
     fig.update_xaxes(type="log", title_text="optimization step")
     fig.update_yaxes(range=[-0.02, 1.02], row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=2)
@@ -239,9 +240,8 @@ def _nanda_spans(w: pd.DataFrame):
     return spans
 
 
-def _shade_nanda(fig: go.Figure, run: Run, member: int) -> list:
-    spans = _nanda_spans(run.wide(member))
-    last = float(run.metrics["step"].max())
+def _shade_nanda(fig: go.Figure, w: pd.DataFrame, last: float) -> list:
+    spans = _nanda_spans(w)
     for name, a, b in spans:
         x0, x1 = max(a, 1), max(b if b is not None else last, 1)
         if x1 <= x0:  # a phase that starts at the last evaluation: nothing to shade
@@ -264,11 +264,12 @@ def measure_groups(names: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def measures_figure(run: Run, names: list[str], members: list[int]) -> go.Figure:
+def measures_figure(run: Run, names: list[str], members: list[int], wides: dict | None = None) -> go.Figure:
     fig = go.Figure()
     ms = (run.summary or {"members": []})["members"]
+    wides = wides if wides is not None else {e: run.wide(e) for e in members}
     for i, e in enumerate(members):
-        w = run.wide(e)
+        w = wides[e]
         for j, n in enumerate(names):
             s = w[n].dropna() if n in w else pd.Series(dtype=float)
             if s.empty:
@@ -278,7 +279,7 @@ def measures_figure(run: Run, names: list[str], members: list[int]) -> go.Figure
             fig.add_trace(go.Scatter(x=_x(s.index), y=s.to_numpy(), mode="lines+markers" if len(s) < 80 else "lines",
                                      name=label, legendgroup=_member_label(ms, e), marker=dict(size=4),
                                      line=dict(width=1.5 if j == 0 else 1)))
-    vals = pd.concat([run.wide(e)[n] for e in members for n in names if n in run.wide(e)]).dropna()
+    vals = pd.concat([wides[e][n] for e in members for n in names if n in wides[e]]).dropna()
     logy = len(vals) and (vals > 0).all() and vals.max() / max(vals.min(), 1e-300) > 1e3
     fig.update_xaxes(type="log", title_text="optimization step")
     fig.update_yaxes(type="log" if logy else "linear")
@@ -340,14 +341,15 @@ def run_page(run_dir: str | Path) -> Page:
         page.raw('<p class="meta">no metrics yet</p>')
     else:
         members = sorted(df["member"].unique())
-        fig = curves_figure(run)
-        spans = _nanda_spans(run.wide(members[0])) if len(members) == 1 else []
+        wides = {e: run.wide(e) for e in members}  # one pivot per member for every figure
+        fig = curves_figure(run, members, wides=wides)
+        spans = _nanda_spans(wides[members[0]]) if len(members) == 1 else []
         note = ("markers: train (▲) and val (★) first ≥ 99%; click a legend entry to hide a member"
                 + ("; shaded: Nanda et al.'s phases " + ", ".join(f"{n} {a}–{'…' if b is None else b}"
                                                                   for n, a, b in spans) if spans else ""))
         page.figure("curves", "accuracy and loss", fig, note)
         for group, names in measure_groups(df["name"].unique().tolist()).items():
-            page.figure(f"measure-{group}", group, measures_figure(run, names, members))
+            page.figure(f"measure-{group}", group, measures_figure(run, names, members, wides))
         ff = fourier_figure(run)
         if ff is not None:
             page.figure("fourier", "Fourier spectrum of the embedding (member 0, last checkpoint)", ff)
