@@ -28,10 +28,14 @@ configured budget without crossing is ``undetermined`` too: it might still have 
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 PHASES = ("comprehension", "grokking", "memorization", "confusion")
 UNDETERMINED = "undetermined"
+PHASES = ("comprehension", "grokking", "memorization", "confusion")
+CELLS = PHASES + (UNDETERMINED, "tie")  # a phase-diagram cell's label: a phase, or no decision
 
 
 def first_step_at_least(steps: np.ndarray, values: np.ndarray, threshold: float) -> int | None:
@@ -128,3 +132,14 @@ def events_from_metrics(df, member: int, *, threshold: float = 0.9, budget: int 
     secs = m["time_s"].to_numpy() if "time_s" in m else None
     return member_events(m.index.to_numpy(), m["train_acc"].to_numpy(), m["val_acc"].to_numpy(),
                          threshold=threshold, budget=budget, gap=gap, seconds=secs, steps_run=steps_run)
+
+
+def modal_phase(phases) -> str | None:
+    """The label most seeds got (a phase, or "undetermined"); "tie" when two labels share the
+    largest count — never a silent pick."""
+    c = Counter(p for p in phases if p in CELLS)
+    if not c:
+        return None
+    best = max(c.values())
+    top = [p for p in CELLS if c.get(p) == best]
+    return top[0] if len(top) == 1 else "tie"

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -22,10 +21,8 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from groklab.config import ConfigError  # noqa: E402
 
-PHASES = ("comprehension", "grokking", "memorization", "confusion")
-CELLS = PHASES + ("undetermined", "tie")  # a cell's label: a phase, or no decision
-PHASE_COLORS = ("#2ca02c", "#1f77b4", "#ff7f0e", "#d62728",  # as in Liu et al.'s diagrams
-                "#d9d9d9", "#6e6e6e")  # undetermined (evaluations too sparse), tie (no majority)
+from groklab.detect import CELLS, PHASES, modal_phase  # noqa: E402,F401  (re-exported)
+from groklab.report.palette import PHASE_COLORS  # noqa: E402,F401
 STEP_METRICS = ("step_train_99", "step_val_99", "seconds_val_99")
 
 
@@ -47,17 +44,6 @@ def _save(fig, out: str | Path) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
-
-
-def modal_phase(phases) -> str | None:
-    """The label most seeds got (a phase, or "undetermined"); "tie" when two labels share the
-    largest count — never a silent pick."""
-    c = Counter(p for p in phases if p in CELLS)
-    if not c:
-        return None
-    best = max(c.values())
-    top = [p for p in CELLS if c.get(p) == best]
-    return top[0] if len(top) == 1 else "tie"
 
 
 def _fmt(v) -> str:
