@@ -148,9 +148,12 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
-    """A Parquet file; RunDirError naming it if it cannot be read."""
+    """A Parquet file; RunDirError naming it if it cannot be read. Read through one open file:
+    pyarrow given a path may open it more than once (footer, then pages), and a writer's
+    atomic replace in between would pair one file's footer with the next one's pages."""
     try:
-        return pd.read_parquet(path)
+        with open(path, "rb") as f:
+            return pd.read_parquet(f)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a damaged file
         raise RunDirError(f"{path}: damaged, not a readable Parquet file ({type(e).__name__}: {e})") from None
 

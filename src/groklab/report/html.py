@@ -47,6 +47,7 @@ from groklab.detect import CELLS, modal_phase
 from groklab.measures.phases import nanda_phases
 from groklab.run import Run
 from groklab.rundir import writer_pid
+from groklab.store import read_parquet
 from groklab.sweep import summarize
 
 MAX_POINTS = 600  # per curve in a report
@@ -451,8 +452,8 @@ def sweep_page(sweep_dir: str | Path) -> Page:
 
 def bench_page(bench_dir: str | Path) -> Page:
     bench_dir = Path(bench_dir)
-    summary = pd.read_parquet(bench_dir / "bench.parquet")
-    runs = pd.read_parquet(bench_dir / "runs.parquet")
+    summary = read_parquet(bench_dir / "bench.parquet")
+    runs = read_parquet(bench_dir / "runs.parquet")
     settings = json.loads((bench_dir / "bench.json").read_text()) if (bench_dir / "bench.json").is_file() else {}
     budget = float(settings.get("budget_s") or runs["seconds"].max())
     page = Page(f"groklab bench: {bench_dir.name}",
