@@ -764,7 +764,10 @@ def bench(
     methods: Optional[str] = typer.Option(None, "--methods", "-m",
                                           help="Comma-separated methods (default: all; see groklab.bench.METHODS)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task ids (default: the suite's)."),
-    seeds: int = typer.Option(3, "--seeds", help="Seeds per method and task: 0..N-1, one run each."),
+    seeds: str = typer.Option("heldout", "--seeds",
+                              help="Seeds, one run each: heldout (100-109, the default), dev (0-4, the "
+                                   "tuning seeds), N (the first N held-out), a-b or a,b,c. A seed sets "
+                                   "the init and the split."),
     budget_s: float = typer.Option(120.0, "--budget-s", help="Training seconds allowed per run."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Cap on steps per run (default: each recipe's)."),
     runs_dir: Path = typer.Option(Path("runs/bench"), "--runs-dir", help="Where the runs go (re-runs skip finished ones)."),
@@ -789,20 +792,22 @@ def bench(
         med = row[f"{key}_median"]
         if med is None or (isinstance(med, float) and math.isnan(med)):
             return "-"
-        return f"{med:.{nd}f} [{row[f'{key}_q25']:.{nd}f}-{row[f'{key}_q75']:.{nd}f}]"
+        ci = "" if math.isnan(row[f"{key}_ci_lo"]) else \
+            f" ({row[f'{key}_ci_lo']:.{nd}f}-{row[f'{key}_ci_hi']:.{nd}f})"
+        return f"{med:.{nd}f} [{row[f'{key}_q25']:.{nd}f}-{row[f'{key}_q75']:.{nd}f}]{ci}"
 
-    header = ["task", "rank", "method", "reached", "steps to 99% med [IQR]", "s to 99% med [IQR]", "params",
-              "ms/step"]
+    header = ["task", "rank", "method", "reached", "steps to 99% med [IQR] (95% CI)", "s to 99% med [IQR] (95% CI)",
+              "params", "ms/step"]
     ordered = summary.sort_values(["task", "prior_knowledge", "rank"], kind="stable")
     ordered = ordered.set_index("task").loc[list(dict.fromkeys(summary["task"]))].reset_index()
     rows = []
     for _, r in ordered.iterrows():
         name = r["method"] + (" [prior knowledge]" if r["prior_knowledge"] else "")
         rows.append([r["task"], str(r["rank"]), name, f"{r['reached']}/{r['seeds']}", iqr(r, "steps", 0),
-                     iqr(r, "seconds", 1), f"{r['n_params']:,}", _fmt(r["ms_per_step"], 1)])
-    t = _table(header, rows, left=("task", "method"), words=("method", "steps to 99% med [IQR]", "s to 99% med [IQR]"),
+                     iqr(r, "seconds", 2), f"{r['n_params']:,}", _fmt(r["ms_per_step"], 1)])
+    t = _table(header, rows, left=("task", "method"), words=("method", header[4], header[5]),
                title=f"bench {suite}: reaching 99% val acc within {budget_s:g} s (rank within task; "
-                     "prior-knowledge recipes ranked apart)")
+                     "prior-knowledge recipes ranked apart; CI: bootstrap of the median)")
     out.print(t)
     out.print(f"tables: {(output or runs_dir) / 'bench.parquet'}, {(output or runs_dir) / 'bench.json'}")
     out.print(f"figure: {(output or runs_dir) / 'val_acc_vs_seconds.png'}")
@@ -828,7 +833,7 @@ EXAMPLES = {
     "measures": "groklab measures",
     "presets": "groklab presets",
     "tasks": "groklab tasks",
-    "bench": "groklab bench --tasks mul97 --methods grokfast2024,fastest_transformer --seeds 3",
+    "bench": "groklab bench --tasks mul97 --methods grokfast2024,fastest_transformer --seeds 100-102",
 }
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from groklab.bench import METHODS, SUITES, expand, summarize
+from groklab.bench import DEV_SEEDS, HELDOUT_SEEDS, METHODS, SUITES, expand, parse_seeds, summarize
+from groklab.bench.aggregate import median_ci
 from groklab.report.bench_curves import median_curve
 from groklab.bench.runner import result_row, run_one
 from groklab.config import ConfigError
@@ -71,7 +72,7 @@ def test_rank_breaks_equal_share_by_median_seconds():
 
 
 def test_expand_method_task_seed():
-    runs = expand("challenge", "fastest,power2022", "add97_prefix,mul97", 2)
+    runs = expand("challenge", "fastest,power2022", "add97_prefix,mul97", "0,1")
     assert [(r.method, r.task, r.seed) for r in runs] == [
         ("fastest", "add97_prefix", 0), ("fastest", "add97_prefix", 1), ("fastest", "mul97", 0),
         ("fastest", "mul97", 1), ("power2022", "add97_prefix", 0), ("power2022", "add97_prefix", 1),
@@ -81,6 +82,7 @@ def test_expand_method_task_seed():
     assert (p.task.op, p.task.split) == ("mul", "random")
     assert p.task.layout == "aopb=" and p.model.n_layers == 2  # the recipe keeps its own model
     assert runs[1].cfg.train.seeds == [1] and f.train.stop_val_acc == 0.99 and f.train.stop_patience == 1
+    assert runs[1].cfg.task.split_seed == 1 and runs[0].cfg.task.split_seed == 0  # a seed is init and split
     assert not f.train.progress and f.model.kind == "mlp" and f.model.embed == "learned"
     assert runs[0].rel_dir == "fastest/add97_prefix/seed0"
 
@@ -100,6 +102,9 @@ def test_default_expansion_covers_suite_and_methods():
     (dict(tasks="add97_random,sub97"), "--tasks", "sub97"),
     (dict(seeds=0), "--seeds", 0),
     (dict(seeds="three"), "--seeds", "three"),
+    (dict(seeds="5-2"), "--seeds", "5-2"),
+    (dict(seeds="1,,x"), "--seeds", "1,,x"),
+    (dict(seeds=[1, -2]), "--seeds", -2),
     (dict(suite="olympics"), "--suite", "olympics"),
     (dict(max_steps=0), "--max-steps", 0),
 ])
@@ -108,6 +113,44 @@ def test_bad_names_raise_config_error(kwargs, key, value):
     with pytest.raises(ConfigError) as e:
         expand(**args)
     assert e.value.key == key and e.value.value == value and repr(value) in str(e.value)
+
+
+def test_parse_seeds():
+    assert parse_seeds(None) == list(HELDOUT_SEEDS) == list(range(100, 110))
+    assert parse_seeds("heldout") == list(range(100, 110)) and parse_seeds("dev") == [0, 1, 2, 3, 4]
+    assert parse_seeds(3) == parse_seeds("3") == [100, 101, 102]  # N: the first N held-out seeds
+    assert parse_seeds("7-9") == [7, 8, 9] and parse_seeds("0-1,100,1") == [0, 1, 100]
+    assert parse_seeds(range(2)) == [0, 1]
+    assert not set(DEV_SEEDS) & set(HELDOUT_SEEDS)
+
+
+def test_default_bench_scores_heldout_seeds_and_splits():
+    runs = expand("challenge", "fastest", "add97_random")
+    assert [r.seed for r in runs] == list(range(100, 110))
+    assert [r.cfg.task.split_seed for r in runs] == list(range(100, 110))
+    assert [r.cfg.train.seeds for r in runs] == [[s] for s in range(100, 110)]
+
+
+def test_median_ci_by_hand():
+    # 2 values: every resample's median is a, b or (a+b)/2; with 2,000 resamples the 2.5% and
+    # 97.5% percentiles are the extremes a and b
+    assert median_ci([10, 20]) == (10.0, 20.0)
+    assert median_ci([7, 7, 7]) == (7.0, 7.0)
+    assert all(math.isnan(x) for x in median_ci([5])) and all(math.isnan(x) for x in median_ci([]))
+    # 11 values 0..10: the interval holds the median 5 and lies within [0, 10], and is
+    # reproducible (fixed random state)
+    lo, hi = median_ci(range(11))
+    assert 0 <= lo < 5 < hi <= 10 and median_ci(range(11)) == (lo, hi)
+    # a known case: the bootstrap median of n = 11 lies in [x_(3), x_(9)] with probability
+    # about 0.96 (binomial order-statistic bound), so the 95% interval is within [2, 8]
+    assert 2 <= lo and hi <= 8
+
+
+def test_summary_has_median_intervals():
+    s = summarize(_runs()).set_index(["task", "method"])
+    a = s.loc[("t", "A")]
+    assert a["steps_ci_lo"] >= 100 and a["steps_ci_hi"] <= 300 and a["steps_ci_lo"] <= 200 <= a["steps_ci_hi"]
+    assert math.isnan(s.loc[("u", "A"), "steps_ci_lo"])  # one seed: no interval
 
 
 def test_median_curve_holds_last_value():

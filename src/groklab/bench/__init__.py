@@ -1,13 +1,14 @@
 """``groklab bench``: every method x task x seed under one wall-clock budget.
 
-    groklab bench --suite challenge --methods fastest,grokfast2024 --seeds 3 --budget-s 120
+    groklab bench --suite challenge --methods fastest,grokfast2024 --budget-s 120   # held-out seeds 100-109
+    groklab bench --tasks add97_random --methods fastest --seeds dev                # the tuning seeds 0-4
 
 * :mod:`groklab.bench.suite`: the suites' tasks, the named methods (recipes = presets plus
   overrides) and their expansion into validated run configs.
 * :mod:`groklab.bench.runner`: the budgeted training of one run (a ``Trainer`` subclass;
   ``loop.py`` untouched), skipping / resuming / extending runs, the per-run results.
-* :mod:`groklab.bench.aggregate`: share reaching 99%, median and IQR of steps and seconds,
-  ranks (prior-knowledge recipes ranked apart).
+* :mod:`groklab.bench.aggregate`: share reaching 99%, median, IQR and a bootstrap interval
+  of the median of steps and seconds, ranks (prior-knowledge recipes ranked apart).
 * :mod:`groklab.bench.plot`: val accuracy against training seconds.
 
 Outputs (``--output``): ``bench.parquet`` (one row per method and task), ``runs.parquet``
@@ -30,6 +31,8 @@ from groklab.store import write_json, write_parquet
 from groklab.bench.aggregate import SUMMARY_COLUMNS, rank, summarize
 from groklab.bench.suite import (
     BENCH_TRAIN,
+    DEV_SEEDS,
+    HELDOUT_SEEDS,
     METHODS,
     SUITES,
     TASKS,
@@ -38,26 +41,37 @@ from groklab.bench.suite import (
     BenchTask,
     config_for,
     expand,
+    parse_seeds,
 )
 
 
-def bench(suite: str = "challenge", methods: str | None = None, tasks: str | None = None, seeds: int = 3,
+def _span(seeds: list[int]) -> str:
+    """[100, 101, ..., 109] -> "100-109"; otherwise the list."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def bench(suite: str = "challenge", methods: str | None = None, tasks: str | None = None,
+          seeds: int | str | list | None = None,
           budget_s: float = 120.0, runs_dir: str | Path = "runs/bench", output: str | Path | None = None,
           max_steps: int | None = None, log: Callable[[str], Any] = print) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the bench and write its outputs; returns (summary per method and task, runs)."""
     if not budget_s > 0:
         raise ConfigError("--budget-s", budget_s, "must be a positive number of seconds")
-    plan = expand(suite, methods, tasks, seeds, max_steps)  # every name checked before any run
+    seed_list = parse_seeds(seeds)
+    plan = expand(suite, methods, tasks, seed_list, max_steps)  # every name checked before any run
     runs_dir = Path(runs_dir)
     output = Path(output) if output is not None else runs_dir
     log(f"bench {suite}: {len(plan)} runs ({len({r.method for r in plan})} methods x "
-        f"{len({r.task for r in plan})} tasks x {seeds} seeds), budget {budget_s:g} s per run, in {runs_dir}")
+        f"{len({r.task for r in plan})} tasks x {len(seed_list)} seeds: {_span(seed_list)}), budget {budget_s:g} s per run, in {runs_dir}")
     runs = run_bench(plan, runs_dir, budget_s, log)
     summary = summarize(runs)
     output.mkdir(parents=True, exist_ok=True)
     write_parquet(output / "bench.parquet", summary)
     write_parquet(output / "runs.parquet", runs)
-    record = {"suite": suite, "budget_s": budget_s, "seeds": seeds, "max_steps": max_steps,
+    record = {"suite": suite, "budget_s": budget_s, "seeds": seed_list, "max_steps": max_steps,
+              "dev_seeds": list(DEV_SEEDS), "heldout_seeds": list(HELDOUT_SEEDS),
               "bench_train": BENCH_TRAIN, "methods": sorted({r.method for r in plan}),
               "tasks": sorted({r.task for r in plan}), "runs_dir": str(runs_dir),
               "summary": json.loads(summary.to_json(orient="records")),
@@ -68,4 +82,4 @@ def bench(suite: str = "challenge", methods: str | None = None, tasks: str | Non
 
 
 __all__ = ["bench", "expand", "config_for", "summarize", "rank", "METHODS", "SUITES", "TASKS",
-           "BENCH_TRAIN", "BenchMethod", "BenchRun", "BenchTask", "SUMMARY_COLUMNS"]
+           "BENCH_TRAIN", "DEV_SEEDS", "HELDOUT_SEEDS", "parse_seeds", "BenchMethod", "BenchRun", "BenchTask", "SUMMARY_COLUMNS"]

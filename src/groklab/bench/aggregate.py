@@ -6,6 +6,9 @@ Per (method, task), over its seeds:
 * ``steps_median`` / ``steps_q25`` / ``steps_q75`` and ``seconds_*``: median and quartiles
   (the IQR is q75 - q25) of the steps and training seconds to 99% val accuracy, over the
   seeds that reached it (NaN when none did);
+* ``steps_ci_lo`` / ``steps_ci_hi`` and ``seconds_ci_*``: a 95% bootstrap interval of that
+  median (:func:`median_ci`: percentile bootstrap, 2,000 resamples of the seeds that
+  reached 99%, a fixed random state so the table is reproducible; NaN with fewer than 2);
 * ``n_params``: trainable parameters of one member; ``ms_per_step``: median over seeds of
   training seconds / steps (evaluation included, as the budget counts it);
 * ``rank``: 1 = best within the task, *separately* for recipes that use prior knowledge
@@ -17,10 +20,27 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import bootstrap
 
 SUMMARY_COLUMNS = ["task", "method", "prior_knowledge", "seeds", "reached", "share",
-                   "steps_median", "steps_q25", "steps_q75", "seconds_median", "seconds_q25",
-                   "seconds_q75", "n_params", "ms_per_step", "rank"]
+                   "steps_median", "steps_q25", "steps_q75", "steps_ci_lo", "steps_ci_hi",
+                   "seconds_median", "seconds_q25", "seconds_q75", "seconds_ci_lo", "seconds_ci_hi",
+                   "n_params", "ms_per_step", "rank"]
+N_BOOT = 2000
+
+
+def median_ci(values, confidence: float = 0.95, n_resamples: int = N_BOOT, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of ``values`` (scipy.stats.bootstrap;
+    resampling seeds with replacement). (NaN, NaN) with fewer than 2 values; a degenerate
+    sample (all equal) gives (v, v)."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
+    if len(v) < 2:
+        return (np.nan, np.nan)
+    if np.all(v == v[0]):
+        return (float(v[0]), float(v[0]))
+    res = bootstrap((v,), np.median, confidence_level=confidence, n_resamples=n_resamples,
+                    method="percentile", random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def _quartiles(x: pd.Series) -> tuple[float, float, float]:
@@ -43,11 +63,15 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         ok = g[g["reached"].astype(bool)]
         s_med, s_q25, s_q75 = _quartiles(ok["step_val_99"])
         t_med, t_q25, t_q75 = _quartiles(ok["seconds_val_99"])
+        s_lo, s_hi = median_ci(ok["step_val_99"])
+        t_lo, t_hi = median_ci(ok["seconds_val_99"])
         ms = pd.to_numeric(g["ms_per_step"], errors="coerce").dropna()
         rows.append({"task": task, "method": method, "prior_knowledge": bool(g["prior_knowledge"].iloc[0]),
                      "seeds": int(len(g)), "reached": int(len(ok)), "share": len(ok) / len(g),
                      "steps_median": s_med, "steps_q25": s_q25, "steps_q75": s_q75,
+                     "steps_ci_lo": s_lo, "steps_ci_hi": s_hi,
                      "seconds_median": t_med, "seconds_q25": t_q25, "seconds_q75": t_q75,
+                     "seconds_ci_lo": t_lo, "seconds_ci_hi": t_hi,
                      "n_params": int(g["n_params"].iloc[0]),
                      "ms_per_step": float(ms.median()) if len(ms) else np.nan})
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-1])

@@ -3,7 +3,7 @@
 A *method* is a named recipe: a preset (``groklab presets``) plus a few overrides, e.g.
 ``fastest_cyclic`` is ``fastest`` with a fixed cyclic input code. A *task* is a set of
 ``task.*`` overrides (op, p, fraction, split) applied on top of the method, so every method
-meets the same tables and the same split (``task.split_seed`` 0 for every run). The method
+meets the same tables and, seed by seed, the same split (see below). The method
 keeps its own token layout (``task.layout``), which only the transformer reads.
 
 Every run gets the bench's own stopping and logging settings (:data:`BENCH_TRAIN`): stop
@@ -12,6 +12,13 @@ decade, at least 10 steps apart: an evaluation of the whole table costs a transf
 several training steps, and a plain log schedule evaluates each of the first ~40 steps),
 no progress bar. One run per seed (``train.seeds = [seed]``): an ensemble would share its
 wall-clock between members, and seconds per seed would not be comparable across methods.
+
+Seeds, and what is held out: a bench seed s sets both the init seed and the split seed
+(``train.seeds = [s]``, ``task.split_seed = s``), so every seed scores a new split as well
+as a new init. The recipes were tuned on the development seeds :data:`DEV_SEEDS` (0-4; the
+old protocol used split seed 0 for all of them); the bench scores the held-out seeds
+:data:`HELDOUT_SEEDS` (100-109) unless told otherwise (``--seeds``, :func:`parse_seeds`).
+The prefix split has no split seed: on it a seed is an init seed only.
 """
 
 from __future__ import annotations
@@ -29,6 +36,55 @@ from groklab.resolve import check
 # the default 10 a decade took 190 MB)
 BENCH_TRAIN = {"stop_val_acc": 0.99, "stop_patience": 1, "evals_per_decade": 40, "eval_min_gap": 10,
                "checkpoints_per_decade": 1, "progress": False, "device": "cpu"}
+
+
+DEV_SEEDS: tuple[int, ...] = tuple(range(0, 5))  # what recipes may be tuned on
+HELDOUT_SEEDS: tuple[int, ...] = tuple(range(100, 110))  # what the bench scores by default
+
+
+def parse_seeds(spec: int | str | list | tuple | range | None) -> list[int]:
+    """The bench's seeds from ``--seeds``.
+
+    * None or "heldout": :data:`HELDOUT_SEEDS`; "dev": :data:`DEV_SEEDS`;
+    * a bare number N (int or "N"): the first N held-out seeds, 100..100+N-1;
+    * "a-b": the seeds a..b inclusive; "a,b,c": a list (parts may be ranges: "0-4,100");
+    * a list/tuple/range of ints: those seeds.
+
+    Repeats are dropped, order kept. Raises :class:`ConfigError` naming ``--seeds`` and the
+    bad value."""
+    if spec is None:
+        return list(HELDOUT_SEEDS)
+    if isinstance(spec, (list, tuple, range)):
+        seeds = list(spec)
+        bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+        if not seeds or bad:
+            raise ConfigError("--seeds", bad[0] if bad else seeds, "seeds are non-negative integers")
+        return list(dict.fromkeys(seeds))
+    if isinstance(spec, bool):
+        raise ConfigError("--seeds", spec, "a number of held-out seeds, a range a-b, a list a,b,c, heldout or dev")
+    if isinstance(spec, int):
+        if spec < 1:
+            raise ConfigError("--seeds", spec, "must be at least 1 (N runs the held-out seeds 100..100+N-1)")
+        return list(range(HELDOUT_SEEDS[0], HELDOUT_SEEDS[0] + spec))
+    text = str(spec).strip()
+    named = {"heldout": HELDOUT_SEEDS, "dev": DEV_SEEDS}
+    if text in named:
+        return list(named[text])
+    if text.isdigit() and "," not in text:
+        return parse_seeds(int(text))
+    seeds: list[int] = []
+    for part in (x.strip() for x in text.split(",")):
+        lo, dash, hi = part.partition("-")
+        if part.isdigit():
+            seeds.append(int(part))
+        elif dash and lo.strip().isdigit() and hi.strip().isdigit() and int(lo) <= int(hi):
+            seeds.extend(range(int(lo), int(hi) + 1))
+        elif part:
+            raise ConfigError("--seeds", spec, f"cannot read {part!r}: give N (held-out seeds), a-b, a,b,c, "
+                                               "heldout or dev")
+    if not seeds:
+        raise ConfigError("--seeds", spec, "names no seed")
+    return list(dict.fromkeys(seeds))
 
 
 @dataclass(frozen=True)
@@ -110,7 +166,7 @@ def config_for(method: str, task: str, seed: int, max_steps: int | None = None) 
     m, t = METHODS[method], TASKS[task]
     cfg = get_preset(m.preset)
     apply_dict(cfg, copy.deepcopy(m.overrides))
-    apply_dict(cfg, {"task": dict(t.task), "train": {**BENCH_TRAIN, "seeds": [seed]}})
+    apply_dict(cfg, {"task": {**t.task, "split_seed": seed}, "train": {**BENCH_TRAIN, "seeds": [seed]}})
     if max_steps is not None:
         cfg.train.steps = max_steps
     try:
@@ -133,13 +189,13 @@ def parse_names(kind: str, text: str | None, known: dict, default: tuple[str, ..
 
 
 def expand(suite: str = "challenge", methods: str | list[str] | None = None,
-           tasks: str | list[str] | None = None, seeds: int | str = 3,
+           tasks: str | list[str] | None = None, seeds: int | str | list | None = None,
            max_steps: int | None = None) -> list[BenchRun]:
     """Every method x task x seed, in that order (configs resolved and validated).
 
     ``methods`` / ``tasks``: comma-separated names, a list, or None (the suite's tasks, all
-    methods). ``seeds``: the number N of seeds 0..N-1. Bad names raise :class:`ConfigError`
-    naming the value."""
+    methods). ``seeds``: as :func:`parse_seeds` (default: the held-out seeds). Bad names
+    raise :class:`ConfigError` naming the value."""
     if suite not in SUITES:
         raise ConfigError("--suite", suite, f"unknown suite; choose from {', '.join(SUITES)}")
     suite_tasks = {t.id: t for t in SUITES[suite]}
@@ -149,14 +205,8 @@ def expand(suite: str = "challenge", methods: str | list[str] | None = None,
         tasks = ",".join(tasks)
     m_names = parse_names("methods", methods, METHODS, DEFAULT_METHODS)
     t_names = parse_names("tasks", tasks, suite_tasks, tuple(suite_tasks))
-    if isinstance(seeds, bool) or not isinstance(seeds, int):
-        try:
-            seeds = int(str(seeds))
-        except ValueError:
-            raise ConfigError("--seeds", seeds, "a number of seeds (runs use seeds 0..N-1)") from None
-    if seeds < 1:
-        raise ConfigError("--seeds", seeds, "must be at least 1 (runs use seeds 0..N-1)")
+    seed_list = parse_seeds(seeds)
     if max_steps is not None and max_steps < 1:
         raise ConfigError("--max-steps", max_steps, "must be a positive integer")
     return [BenchRun(m, t, s, config_for(m, t, s, max_steps))
-            for m in m_names for t in t_names for s in range(seeds)]
+            for m in m_names for t in t_names for s in seed_list]
