@@ -760,7 +760,9 @@ def tasks():
 
 @app.command()
 def bench(
-    suite: str = typer.Option("challenge", "--suite", help="A suite of tasks (challenge)."),
+    suite: str = typer.Option("challenge", "--suite",
+                              help="challenge (the challenge's tasks) or fidelity (each baseline on its "
+                                   "paper's task, beside the paper's step count)."),
     methods: Optional[str] = typer.Option(None, "--methods", "-m",
                                           help="Comma-separated methods (default: all; see groklab.bench.METHODS)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Comma-separated task ids (default: the suite's)."),
@@ -768,20 +770,26 @@ def bench(
                               help="Seeds, one run each: heldout (100-109, the default), dev (0-4, the "
                                    "tuning seeds), N (the first N held-out), a-b or a,b,c. A seed sets "
                                    "the init and the split."),
-    budget_s: float = typer.Option(120.0, "--budget-s", help="Training seconds allowed per run."),
+    budget_s: Optional[float] = typer.Option(None, "--budget-s",
+                                             help="Training seconds allowed per run (default: the suite's: "
+                                                  "challenge 5, fidelity 120)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Cap on steps per run (default: each recipe's)."),
     runs_dir: Path = typer.Option(Path("runs/bench"), "--runs-dir", help="Where the runs go (re-runs skip finished ones)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Tables and figure (default: RUNS_DIR)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, or cuda for the runs (seconds then compare only "
+                                                       "among runs on the same device)."),
 ):
     """Every method x task x seed under the same wall-clock budget: share reaching 99% val
     accuracy, median [IQR] steps and seconds to it, parameters, ms per step."""
     import math
 
+    from groklab.bench import ANCHORS, fidelity
     from groklab.bench import bench as run_bench
     from groklab.store import RunDirError
 
     try:
-        summary, _ = run_bench(suite, methods, tasks, seeds, budget_s, runs_dir, output, max_steps, log=out.print)
+        summary, runs = run_bench(suite, methods, tasks, seeds, budget_s, runs_dir, output, max_steps, log=out.print,
+                                  device=device)
     except (ConfigError, RunDirError) as e:
         _fail(str(e))
     except KeyboardInterrupt:
@@ -806,9 +814,21 @@ def bench(
         rows.append([r["task"], str(r["rank"]), name, f"{r['reached']}/{r['seeds']}", iqr(r, "steps", 0),
                      iqr(r, "seconds", 2), f"{r['n_params']:,}", _fmt(r["ms_per_step"], 1)])
     t = _table(header, rows, left=("task", "method"), words=("method", header[4], header[5]),
-               title=f"bench {suite}: reaching 99% val acc within {budget_s:g} s (rank within task; "
+               title=f"bench {suite}: reaching 99% val acc within the budget (rank within task; "
                      "prior-knowledge recipes ranked apart; CI: bootstrap of the median)")
     out.print(t)
+    fid = fidelity(runs, ANCHORS)
+    if len(fid):
+        rows = []
+        for _, r in fid.iterrows():
+            ours = "-" if math.isnan(r["steps_median"]) else iqr(r, "steps", 0)
+            ratio = "-" if math.isnan(r["ratio"]) else f"{r['ratio']:.2f}"
+            rows.append([r["method"], r["task"], f"{r['threshold']:.0%}", f"{r['reached']}/{r['seeds']}", ours,
+                         r["published"], ratio])
+        out.print(_table(["method", "task", "threshold", "reached", "steps to threshold med [IQR] (95% CI)",
+                          "its paper", "ours / paper"], rows, left=("method", "task", "its paper"),
+                         words=("its paper", "steps to threshold med [IQR] (95% CI)"),
+                         title="fidelity: each baseline's steps to its paper's threshold, beside the paper's"))
     out.print(f"tables: {(output or runs_dir) / 'bench.parquet'}, {(output or runs_dir) / 'bench.json'}")
     out.print(f"figure: {(output or runs_dir) / 'val_acc_vs_seconds.png'}")
 

@@ -205,6 +205,8 @@ class ModelConfig:
     embed: str = "learned"  # mlp only: learned | onehot | cyclic | scalar | cyclic_sdr | scalar_sdr
     #   (fixed codes, not trained; d_embed is their width; groklab.models.mlp defines them)
     embed_init_scale: float = 1.0  # toy / mlp: multiplies the learned embedding's initial std
+    bias: str = "all"  # toy / mlp: biases in all decoder layers | hidden (none in the output layer, as
+    #   EGD's reference) | off (no biases: Prieto et al.'s MLP)
     first_layer: str = "gather"  # mlp on sparse_parity: the one-hot control block as a row gather
     #   (gather) or as a matrix product with the one-hot (dense); the same model and numbers
     # every model

@@ -22,6 +22,11 @@ class Preset:
 _POWER_TRANSFORMER = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4,
                       "d_mlp": 512, "act": "relu", "layer_norm": True}
 _CHALLENGE_TRAIN = {"steps": 3000, "batch_size": 512, "stop_val_acc": 0.99, "stop_patience": 1}
+# Grokfast's main.py: model and optimizer (Adam with coupled L2, warm-up 10 updates)
+_GROKFAST_MODEL = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4, "d_mlp": 512,
+                   "act": "gelu", "layer_norm": True}
+_GROKFAST_OPTIM = {"name": "adam", "lr": 1e-3, "weight_decay": 0.005, "beta1": 0.9, "beta2": 0.98,
+                   "warmup_steps": 10}
 # Nanda et al.'s task, model and optimizer (shared with Omnigrok's constrained run, which took them)
 _NANDA_TASK_MODEL = {
     "task": {"op": "add", "p": 113, "fraction": 0.3, "layout": "ab="},
@@ -101,16 +106,27 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "grokfast2024",
             "Lee et al. 2024, Grokfast (ironjr/grokfast README: main.py --filter ema --alpha 0.98 --lamb 2.0 "
-            "--weight_decay 0.005): x*y mod 97, 50%, 2-layer pre-LN GELU transformer, Adam lr 1e-3, batch 512",
+            "--weight_decay 0.005): x*y mod 97 with y != 0 as their data, 50%, 2-layer pre-LN GELU transformer, "
+            "Adam lr 1e-3, batch 512; 910 steps to 95% val in their README",
             {
-                "task": {"op": "mul", "p": 97, "fraction": 0.5, "layout": "aopb="},
-                "model": {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4,
-                          "d_mlp": 512, "act": "gelu", "layer_norm": True},
-                "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0.005, "beta1": 0.9,
-                          "beta2": 0.98, "warmup_steps": 10},
+                "task": {"op": "mul_nz", "p": 97, "fraction": 0.5, "layout": "aopb="},
+                "model": _GROKFAST_MODEL,
+                "optim": _GROKFAST_OPTIM,
                 "train": {"steps": 20_000, "batch_size": 512},
             },
             method={"grokfast": {"kind": "ema", "alpha": 0.98, "lamb": 2.0}},
+        ),
+        Preset(
+            "grokfast2024_ma",
+            "Lee et al. 2024, Grokfast-MA (README: main.py --filter ma --window_size 100 --lamb 5.0 --weight_decay "
+            "0.01): grokfast2024 with the moving-average filter; 790 steps to 95% val in their README",
+            {
+                "task": {"op": "mul_nz", "p": 97, "fraction": 0.5, "layout": "aopb="},
+                "model": _GROKFAST_MODEL,
+                "optim": {**_GROKFAST_OPTIM, "weight_decay": 0.01},
+                "train": {"steps": 20_000, "batch_size": 512},
+            },
+            method={"grokfast": {"kind": "ma", "window": 100, "lamb": 5.0}},
         ),
         Preset(
             "prieto2025_stablemax",
@@ -125,6 +141,36 @@ PRESETS: dict[str, Preset] = {
             },
             method={"loss": {"kind": "stablemax", "float64": True},
                     "perp_grad": {"per_tensor": True, "renorm": True}},
+        ),
+        Preset(
+            "prieto2025_fig1a",
+            "Prieto et al. 2025, Fig. 1a as their code runs it (run_main_experiments.sh FIGURE 1: --lr 0.01 "
+            "--train_fraction 0.4 --orthogonal_gradients): a+b mod 113, 40%, one-hot MLP 226-200-200-113 without "
+            "biases, PyTorch init, softmax CE in float32, full batch, perp-AdamW with the default betas (0.9, "
+            "0.999) and eps 1e-8 their OrthoGrad wrapper falls back to (their issue #11); ~120 steps to 100% test",
+            {
+                "task": {"op": "add", "p": 113, "fraction": 0.4, "split": "random", "layout": "ab="},
+                "model": {"kind": "mlp", "embed": "onehot", "hidden": [200, 200], "act": "relu",
+                          "init": "torch", "bias": "off"},
+                "optim": {"name": "adamw", "lr": 1e-2, "weight_decay": 0.0, "beta1": 0.9,
+                          "beta2": 0.999, "eps": 1e-8},
+                "train": {"steps": 300, "batch_size": None},
+            },
+            method={"perp_grad": {"per_tensor": True, "renorm": True}},
+        ),
+        Preset(
+            "egd2025",
+            "Saheb Pasand & Dohmatob 2026, Egalitarian Gradient Descent (their main-results/mod_add.py): a+b mod 127, "
+            "random 50%, one-hot MLP 254-512-127 (ReLU, He init), SGD lr 0.7 L2 1e-4 batch 512; the first layer's "
+            "gradient replaced by its polar factor U V^T until test acc > 0.95",
+            {
+                "task": {"op": "add", "p": 127, "fraction": 0.5, "split": "random", "layout": "ab="},
+                "model": {"kind": "mlp", "embed": "onehot", "hidden": [512], "act": "relu",
+                          "init": "fan_in", "init_scale": 2 ** 0.5, "bias": "hidden"},
+                "optim": {"name": "sgd", "lr": 0.7, "weight_decay": 1e-4, "momentum": 0.0},
+                "train": {"steps": 20_000, "batch_size": 512},
+            },
+            method={"egd": {"params": ["dec_0_W"], "eps": 1e-6, "until_val_acc": 0.95}},
         ),
         Preset(
             "fastest",

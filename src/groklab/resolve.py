@@ -18,7 +18,7 @@ from pathlib import Path
 
 from groklab.config import ConfigError, RunConfig, apply_dict, apply_overrides, load_toml
 from groklab.measures import MEASURES, task_kind_problem
-from groklab.models.mlp import embed_problem
+from groklab.models.mlp import BIASES, embed_problem
 from groklab.presets import get_preset
 from groklab.tasks import OPS, TASK_CLASSES, check_task
 from groklab.training.methods import validate_methods
@@ -47,6 +47,10 @@ def check(cfg: RunConfig) -> RunConfig:
         why = embed_problem(m.embed, 120 if op.group == "S5" else t.p, m.d_embed)
         if why:
             raise ConfigError("model.d_embed", m.d_embed, f"model.embed={m.embed!r}: {why}")
+    if m.bias not in BIASES:
+        raise ConfigError("model.bias", m.bias, f"choose from {', '.join(BIASES)}")
+    if m.bias != "all" and (m.kind not in ("mlp", "toy") or task_cls.input_kind in ("features", "parity")):
+        raise ConfigError("model.bias", m.bias, "only the token MLPs (model.kind = mlp or toy) can drop biases")
     if m.init == "nanda" and m.kind != "transformer":
         raise ConfigError("model.init", m.init, "Nanda et al.'s init is for model.kind=transformer")
     if m.init == "torch" and m.kind == "transformer":

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from groklab.bench import DEV_SEEDS, HELDOUT_SEEDS, METHODS, SUITES, expand, parse_seeds, summarize
+from groklab.bench import (ANCHORS, DEV_SEEDS, HELDOUT_SEEDS, METHODS, SUITE_DEFAULTS, SUITES, expand, fidelity,
+                           parse_seeds, summarize)
 from groklab.bench.aggregate import median_ci
 from groklab.report.bench_curves import median_curve
 from groklab.bench.runner import result_row, run_one
@@ -89,12 +90,58 @@ def test_expand_method_task_seed():
 
 def test_default_expansion_covers_suite_and_methods():
     runs = expand("challenge", None, None, 1)
-    assert len(runs) == len(METHODS) * len(SUITES["challenge"])
+    assert len(runs) == len(SUITE_DEFAULTS["challenge"]["methods"]) * len(SUITES["challenge"])
     assert {r.task for r in runs} == {"add97_random", "add97_prefix", "mul97", "div97", "quad97"}
     prior = {r.method for r in runs if r.prior_knowledge}
-    assert prior == {"fastest_cyclic", "fastest_scalar", "fastest_cyclic_sdr", "fastest_scalar_sdr", "thread_sdr"}
+    assert prior == {"fastest_cyclic", "thread_sdr"}
     ops = {r.task: r.cfg.task.op for r in runs}
     assert ops == {"add97_random": "add", "add97_prefix": "add", "mul97": "mul", "div97": "div", "quad97": "quad"}
+    # every method can be named, prior knowledge or not
+    every = expand("challenge", "all", "add97_random", 1)
+    assert len(every) == len(SUITE_DEFAULTS["challenge"]["methods"])
+    named = expand("challenge", ",".join(METHODS), "add97_random", 1)
+    assert {r.method for r in named} == set(METHODS)
+    assert {r.method for r in named if r.prior_knowledge} == {
+        "fastest_cyclic", "fastest_scalar", "fastest_cyclic_sdr", "fastest_scalar_sdr", "thread_sdr"}
+
+
+def test_fidelity_suite_pairs_each_baseline_with_its_paper():
+    runs = expand("fidelity", None, None, "0-0")
+    pairs = [(r.method, r.task) for r in runs]
+    assert pairs == [("prieto2025_fig1a", "prieto113"), ("grokfast2024", "grokfast_mul97"),
+                     ("grokfast2024_ma", "grokfast_mul97"), ("egd2025", "egd_add127")]
+    assert all(pair in ANCHORS for pair in pairs)
+    by = {r.method: r.cfg for r in runs}
+    pr = by["prieto2025_fig1a"]
+    assert (pr.task.op, pr.task.p, pr.task.fraction, pr.train.stop_val_acc) == ("add", 113, 0.4, 1.0)
+    assert (pr.optim.beta2, pr.optim.eps, pr.model.bias, pr.train.batch_size) == (0.999, 1e-8, "off", None)
+    gf = by["grokfast2024"]
+    assert gf.task.op == "mul_nz" and gf.train.stop_val_acc == 0.99  # 95% is read off the curve
+    assert by["egd2025"].task.p == 127 and by["egd2025"].method["egd"]["until_val_acc"] == 0.95
+
+
+def test_fidelity_table_by_hand(tmp_path):
+    from groklab.bench.suite import Anchor
+    runs = pd.DataFrame({"method": ["M"] * 3 + ["N"], "task": ["T"] * 4, "threshold": [0.95] * 4,
+                         "step_threshold": [100, 120, None, 50]})
+    anchors = {("M", "T"): Anchor("M", "T", "about 100", 100, "a paper")}
+    f = fidelity(runs, anchors)
+    assert len(f) == 1  # N has no published number
+    r = f.iloc[0]
+    assert (r["seeds"], r["reached"], r["steps_median"], r["published_steps"]) == (3, 2, 110.0, 100)
+    assert r["ratio"] == 1.1 and (r["steps_ci_lo"], r["steps_ci_hi"]) == (100.0, 120.0)
+
+
+def test_first_at_reads_the_curve(tmp_path):
+    from groklab.bench.runner import first_at
+    run = expand("challenge", "fastest", "add97_random", "0-0", max_steps=5)[0]
+    d = tmp_path / "r"
+    run_one(run.cfg, d, budget_s=60)
+    store = RunStore(d)
+    store.write_metrics([(s, 0, n, v) for s, acc, t in [(10, 0.5, 1.0), (20, 0.96, 2.0), (30, 0.99, 3.0)]
+                         for n, v in (("val_acc", acc), ("time_s", t))])
+    assert first_at(d, 0.95, 60) == (20, 2.0) and first_at(d, 0.99, 60) == (30, 3.0)
+    assert first_at(d, 0.99, 2.5) == (None, None) and first_at(d, 1.0, 60) == (None, None)
 
 
 @pytest.mark.parametrize("kwargs,key,value", [

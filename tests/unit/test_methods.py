@@ -338,3 +338,75 @@ def test_config_json_records_every_knob_filled_in(tmp_path):
     assert saved == {"perp_grad": {"per_tensor": False, "renorm": False},
                      "grokfast": {"kind": "ma", "window": 100, "lamb": 5.0, "warmup": True, "filter": "mean"}}
     assert run.config.method == saved
+
+
+# --------------------------------------------------------------------------- EGD
+
+
+def test_egd_polar_factor_by_hand():
+    # G = R diag(3, 0.5) with R a rotation by 90 degrees: U = R, V = I, so U Vᵀ = R
+    R = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=F64)
+    G = (R @ torch.diag(torch.tensor([3.0, 0.5], dtype=F64)))[None]
+    exact_ish = lambda a, b: torch.testing.assert_close(a, b, rtol=0, atol=1e-12)  # noqa: E731
+    exact_ish(M.EGD.polar(G, 1e-6)[0], R)
+    # a singular value below eps is scaled by s / eps, not to 1 (the reference's clamp)
+    G2 = torch.diag(torch.tensor([2.0, 1e-8], dtype=F64))[None]
+    exact_ish(M.EGD.polar(G2, 1e-6)[0], torch.diag(torch.tensor([1.0, 1e-2], dtype=F64)))
+    # wide and tall matrices agree with the SVD formula U diag(s/max(s, eps)) Vᵀ
+    for shape in ((3, 5), (5, 3)):
+        A = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1), dtype=F64)
+        U, S, Vh = torch.linalg.svd(A, full_matrices=False)
+        torch.testing.assert_close(M.EGD.polar(A, 1e-6), U @ Vh, rtol=0, atol=1e-10)
+
+
+def test_egd_acts_on_its_matrix_only_and_switches_off_per_member():
+    opt = make_opt(2)
+    egd = M.EGD(opt, params=["W"], until_val_acc=0.95)
+    g = grads(2, 1)[0]
+    out = egd(g, opt.flat)
+    # W_E and b untouched
+    exact(out[:, :6], g[:, :6])
+    exact(out[:, 10:], g[:, 10:])
+    for e in range(2):
+        torch.testing.assert_close(out[e, 6:10].view(2, 2), M.EGD.polar(g[e, 6:10].view(1, 2, 2), 1e-6)[0])
+    # member 1's latest evaluation is above 0.95: it gets the plain gradient; member 0 is not
+    egd.observe({"val_acc": [0.95, 0.96]})
+    out = egd(g, opt.flat)
+    exact(out[1], g[1])
+    torch.testing.assert_close(out[0, 6:10].view(2, 2), M.EGD.polar(g[0, 6:10].view(1, 2, 2), 1e-6)[0])
+    # ... and back on when it falls again (the reference re-reads its test accuracy every epoch)
+    egd.observe({"val_acc": [0.2, 0.5]})
+    assert egd.on.tolist() == [True, True]
+    # state round trip
+    egd.observe({"val_acc": [0.99, 0.1]})
+    other = M.EGD(opt, params=["W"])
+    other.load_state_tensors(egd.state_tensors())
+    assert other.on.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("knobs,key", [
+    ({"params": ["nope"]}, "method.egd.params"),
+    ({"params": ["b"]}, "method.egd.params"),
+    ({"eps": 0.0}, "method.egd.eps"),
+    ({"until_val_acc": 1.5}, "method.egd.until_val_acc"),
+])
+def test_egd_bad_knobs(knobs, key):
+    with pytest.raises(ConfigError) as e:
+        M.EGD(make_opt(1), **knobs)
+    assert e.value.key == key
+
+
+def test_egd_takes_the_l2_term_into_what_it_preconditions():
+    # the reference's L2 lives in its loss: G = grad + wd * W, then the polar factor; the
+    # optimizer must then not decay those coordinates again
+    opt = make_opt(1, wd=0.1, name="sgd")
+    W = opt.flat[:, 6:10].clone()
+    egd = M.EGD(opt, params=["W"])
+    assert bool((opt.wd[:, 6:10] == 0).all()) and bool((opt.wd[:, :6] == 0.1).all())
+    g = grads(1, 1)[0]
+    out = egd(g, opt.flat)
+    want = M.EGD.polar((g[:, 6:10] + 0.1 * W).view(1, 2, 2), 1e-6).reshape(1, 4)
+    torch.testing.assert_close(out[:, 6:10], want)
+    egd.observe({"val_acc": [1.0]})  # switched off: plain gradient with its L2 term
+    torch.testing.assert_close(egd(g, opt.flat)[:, 6:10], g[:, 6:10] + 0.1 * W)
+    exact(egd(g, opt.flat)[:, :6], g[:, :6])

@@ -92,3 +92,27 @@ def rank(summary: pd.DataFrame) -> pd.Series:
         for idx, t in zip(g.index, tuples):
             ranks[idx] = uniq.index(t) + 1
     return ranks
+
+
+FIDELITY_COLUMNS = ["method", "task", "threshold", "seeds", "reached", "steps_median", "steps_q25", "steps_q75",
+                    "steps_ci_lo", "steps_ci_hi", "published", "published_steps", "ratio", "source"]
+
+
+def fidelity(runs: pd.DataFrame, anchors: dict) -> pd.DataFrame:
+    """Each (method, task) with a published number (``anchors``: (method, task) -> Anchor):
+    our steps to the paper's threshold (median, IQR, bootstrap interval, over the seeds that
+    reached it) next to the paper's, and their ratio (ours / theirs)."""
+    rows = []
+    for (method, task), g in runs.groupby(["method", "task"], sort=False):
+        a = anchors.get((method, task))
+        if a is None:
+            continue
+        ok = pd.to_numeric(g["step_threshold"], errors="coerce").dropna()
+        med, q25, q75 = _quartiles(ok)
+        lo, hi = median_ci(ok)
+        rows.append({"method": method, "task": task, "threshold": float(g["threshold"].iloc[0]),
+                     "seeds": int(len(g)), "reached": int(len(ok)), "steps_median": med, "steps_q25": q25,
+                     "steps_q75": q75, "steps_ci_lo": lo, "steps_ci_hi": hi, "published": a.published,
+                     "published_steps": a.steps,
+                     "ratio": med / a.steps if a.steps and not np.isnan(med) else np.nan, "source": a.source})
+    return pd.DataFrame(rows, columns=FIDELITY_COLUMNS)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 
-from groklab.bench.suite import BenchRun
+from groklab.bench.suite import TASKS, BenchRun
 from groklab.config import RunConfig
 from groklab.store import RunStore
 from groklab.models import build_model
@@ -108,7 +108,23 @@ def run_one(cfg: RunConfig, run_dir: str | Path, budget_s: float,
 # --------------------------------------------------------------------------- results
 
 RUN_COLUMNS = ["method", "task", "seed", "prior_knowledge", "status", "reached", "step_val_99",
-               "seconds_val_99", "steps", "seconds", "ms_per_step", "val_acc", "n_params", "run_dir"]
+               "seconds_val_99", "threshold", "step_threshold", "seconds_threshold", "steps", "seconds",
+               "ms_per_step", "val_acc", "n_params", "run_dir"]
+
+
+def first_at(run_dir: Path, threshold: float, budget_s: float) -> tuple[int | None, float | None]:
+    """(step, training seconds) of the first evaluation with val acc >= ``threshold`` within
+    the budget, from the run's metrics.parquet; (None, None) if there is none."""
+    df = RunStore(run_dir).metrics()
+    if df.empty:
+        return None, None
+    w = df[df["member"] == 0].pivot_table(index="step", columns="name", values="value").sort_index()
+    if "val_acc" not in w or "time_s" not in w:
+        return None, None
+    hit = w[(w["val_acc"] >= threshold) & (w["time_s"] <= budget_s)]
+    if hit.empty:
+        return None, None
+    return int(hit.index[0]), float(hit["time_s"].iloc[0])
 
 
 def n_params(cfg: RunConfig) -> int:
@@ -127,10 +143,13 @@ def result_row(run: BenchRun, run_dir: Path, budget_s: float, params: int) -> di
     secs = m.get("seconds_val_99")
     reached = secs is not None and secs <= budget_s
     steps, seconds = int(s.get("steps") or 0), float(s.get("seconds") or 0.0)
+    thr = TASKS[run.task].threshold
+    step_thr, secs_thr = first_at(run_dir, thr, budget_s) if s["status"] != "new" else (None, None)
     return {"method": run.method, "task": run.task, "seed": run.seed,
             "prior_knowledge": run.prior_knowledge, "status": s["status"], "reached": reached,
             "step_val_99": m.get("step_val_99") if reached else None,
-            "seconds_val_99": secs if reached else None, "steps": steps, "seconds": seconds,
+            "seconds_val_99": secs if reached else None, "threshold": thr, "step_threshold": step_thr,
+            "seconds_threshold": secs_thr, "steps": steps, "seconds": seconds,
             "ms_per_step": 1000 * seconds / steps if steps else None, "val_acc": m.get("val_acc"),
             "n_params": params, "run_dir": str(run_dir)}
 

@@ -92,6 +92,9 @@ class BenchTask:
     id: str
     description: str
     task: dict  # task.* overrides
+    threshold: float = 0.99  # the val accuracy its paper counts steps to (runs stop at max(0.99, this))
+    methods: tuple[str, ...] | None = None  # the methods entered on it by default (None: the suite's)
+    train: dict = field(default_factory=dict)  # train.* overrides on top of BENCH_TRAIN
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,21 @@ class BenchMethod:
     overrides: dict = field(default_factory=dict)  # nested, applied after the preset
 
 
-def _task(id: str, description: str, op: str, split: str = "random") -> BenchTask:
-    return BenchTask(id, description, {"op": op, "p": 97, "fraction": 0.5, "split": split,
-                                       "split_seed": 0, "dedupe_commutative": False})
+@dataclass(frozen=True)
+class Anchor:
+    """A baseline's published number: steps to its paper's threshold on its paper's task."""
+
+    method: str
+    task: str
+    published: str  # as the source states it
+    steps: float | None  # the number compared with (None: the source gives none)
+    source: str
+
+
+def _task(id: str, description: str, op: str, split: str = "random", p: int = 97, fraction: float = 0.5,
+          **kw) -> BenchTask:
+    return BenchTask(id, description, {"op": op, "p": p, "fraction": fraction, "split": split,
+                                       "dedupe_commutative": False}, **kw)
 
 
 SUITES: dict[str, tuple[BenchTask, ...]] = {
@@ -116,8 +131,33 @@ SUITES: dict[str, tuple[BenchTask, ...]] = {
         _task("div97", "x/y mod 97 (y != 0), random 50% split", "div"),
         _task("quad97", "x^2+xy+y^2 mod 97, random 50% split", "quad"),
     ),
+    # each baseline on its own paper's task, counted to its paper's threshold, evaluated as
+    # often as the paper logs (Prieto et al.: every 10 full-batch steps; Grokfast: every
+    # epoch of 10 steps; EGD: every epoch of 15 steps)
+    "fidelity": (
+        _task("prieto113", "a+b mod 113, random 40% (Prieto et al. 2025, Fig. 1a)", "add", p=113, fraction=0.4,
+              threshold=1.0, methods=("prieto2025_fig1a",), train={"eval_every": 10}),
+        _task("grokfast_mul97", "x*y mod 97, y != 0, random 50% (Grokfast's main.py)", "mul_nz",
+              threshold=0.95, methods=("grokfast2024", "grokfast2024_ma"), train={"eval_every": 10}),
+        _task("egd_add127", "a+b mod 127, random 50% (EGD's mod_add.py)", "add", p=127,
+              threshold=0.95, methods=("egd2025",), train={"eval_every": 15}),
+    ),
 }
 TASKS: dict[str, BenchTask] = {t.id: t for suite in SUITES.values() for t in suite}
+
+ANCHORS: dict[tuple[str, str], Anchor] = {
+    (a.method, a.task): a
+    for a in [
+        Anchor("prieto2025_fig1a", "prieto113", "~120 (test acc 0.97 at 110, 1.00 at 120; logged every 10)", 120,
+               "their paper_plots.ipynb, cell 3, the curve of run_main_experiments.sh FIGURE 1"),
+        Anchor("grokfast2024", "grokfast_mul97", "910 iterations to 95% val", 910,
+               "ironjr/grokfast README, 'Grokfast' row (= paper Table 3)"),
+        Anchor("grokfast2024_ma", "grokfast_mul97", "790 iterations to 95% val", 790,
+               "ironjr/grokfast README, 'Grokfast-MA' row (= paper Table 3)"),
+        Anchor("egd2025", "egd_add127", "no step count ('immediate generalization', reviews)", None,
+               "arXiv:2510.04930; OpenReview reviews"),
+    ]
+}
 
 _SDR = {"d_embed": 400}  # the thread's 400-bit codes (133 bits on)
 METHODS: dict[str, BenchMethod] = {
@@ -138,9 +178,19 @@ METHODS: dict[str, BenchMethod] = {
         BenchMethod("fastest_scalar_sdr", "fastest", "fastest with a fixed 400-bit scalar SDR code",
                     {"model": {"embed": "scalar_sdr", **_SDR}}),
         BenchMethod("thread_sdr", "thread_sdr", PRESETS["thread_sdr"].citation),
+        BenchMethod("grokfast2024_ma", "grokfast2024_ma", PRESETS["grokfast2024_ma"].citation),
+        BenchMethod("prieto2025_fig1a", "prieto2025_fig1a", PRESETS["prieto2025_fig1a"].citation),
+        BenchMethod("egd2025", "egd2025", PRESETS["egd2025"].citation),
     ]
 }
-DEFAULT_METHODS: tuple[str, ...] = tuple(METHODS)
+# what each suite runs by default: its methods (the challenge's fit 20 minutes on 2 cores at its
+# budget; the transformer recipes take 5-50 s a run and are run by name) and seconds per run
+SUITE_DEFAULTS: dict[str, dict] = {
+    "challenge": {"methods": ("fastest", "prieto2025_fig1a", "egd2025", "fastest_cyclic", "thread_sdr"),
+                  "budget_s": 5.0},
+    "fidelity": {"methods": None, "budget_s": 120.0},  # each task's own (BenchTask.methods)
+}
+DEFAULT_METHODS: tuple[str, ...] = SUITE_DEFAULTS["challenge"]["methods"]
 
 
 @dataclass(frozen=True)
@@ -161,12 +211,15 @@ class BenchRun:
         return f"{self.method}/{self.task}/seed{self.seed}"
 
 
-def config_for(method: str, task: str, seed: int, max_steps: int | None = None) -> RunConfig:
-    """The validated RunConfig of ``method`` on ``task`` with ``seed``."""
+def config_for(method: str, task: str, seed: int, max_steps: int | None = None, device: str = "cpu") -> RunConfig:
+    """The validated RunConfig of ``method`` on ``task`` with ``seed`` (on ``device``)."""
     m, t = METHODS[method], TASKS[task]
     cfg = get_preset(m.preset)
     apply_dict(cfg, copy.deepcopy(m.overrides))
-    apply_dict(cfg, {"task": {**t.task, "split_seed": seed}, "train": {**BENCH_TRAIN, "seeds": [seed]}})
+    stop = max(BENCH_TRAIN["stop_val_acc"], t.threshold)
+    apply_dict(cfg, {"task": {**t.task, "split_seed": seed},
+                     "train": {**BENCH_TRAIN, "stop_val_acc": stop, **t.train, "seeds": [seed],
+                               "device": device}})
     if max_steps is not None:
         cfg.train.steps = max_steps
     try:
@@ -190,11 +243,12 @@ def parse_names(kind: str, text: str | None, known: dict, default: tuple[str, ..
 
 def expand(suite: str = "challenge", methods: str | list[str] | None = None,
            tasks: str | list[str] | None = None, seeds: int | str | list | None = None,
-           max_steps: int | None = None) -> list[BenchRun]:
+           max_steps: int | None = None, device: str = "cpu") -> list[BenchRun]:
     """Every method x task x seed, in that order (configs resolved and validated).
 
-    ``methods`` / ``tasks``: comma-separated names, a list, or None (the suite's tasks, all
-    methods). ``seeds``: as :func:`parse_seeds` (default: the held-out seeds). Bad names
+    ``methods`` / ``tasks``: comma-separated names, a list, or None (the suite's tasks; on
+    each, the methods its :class:`BenchTask` names, else the suite's default methods,
+    :data:`SUITE_DEFAULTS`). Named methods run on every task given. ``seeds``: as :func:`parse_seeds` (default: the held-out seeds). Bad names
     raise :class:`ConfigError` naming the value."""
     if suite not in SUITES:
         raise ConfigError("--suite", suite, f"unknown suite; choose from {', '.join(SUITES)}")
@@ -203,10 +257,15 @@ def expand(suite: str = "challenge", methods: str | list[str] | None = None,
         methods = ",".join(methods)
     if isinstance(tasks, list):
         tasks = ",".join(tasks)
-    m_names = parse_names("methods", methods, METHODS, DEFAULT_METHODS)
     t_names = parse_names("tasks", tasks, suite_tasks, tuple(suite_tasks))
+    if methods is None or methods.strip() == "all":  # each task's own methods, else the suite's
+        default = SUITE_DEFAULTS[suite]["methods"] or ()
+        pairs = [(m, t) for t in t_names for m in (suite_tasks[t].methods or default)]
+        order = list(dict.fromkeys(m for m, _ in pairs))
+        pairs.sort(key=lambda mt: (order.index(mt[0]), t_names.index(mt[1])))
+    else:
+        pairs = [(m, t) for m in parse_names("methods", methods, METHODS, tuple(METHODS)) for t in t_names]
     seed_list = parse_seeds(seeds)
     if max_steps is not None and max_steps < 1:
         raise ConfigError("--max-steps", max_steps, "must be a positive integer")
-    return [BenchRun(m, t, s, config_for(m, t, s, max_steps))
-            for m in m_names for t in t_names for s in seed_list]
+    return [BenchRun(m, t, s, config_for(m, t, s, max_steps, device)) for m, t in pairs for s in seed_list]

@@ -23,10 +23,10 @@ def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
         model.set_row_support(task.inputs)  # members' tables independent of their batches
     elif m.kind == "toy":
         model = ToyModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed_init_scale,
-                         m.init)
+                         m.init, m.bias)
     else:
         model = MLPModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed,
-                         m.embed_init_scale, m.init)
+                         m.embed_init_scale, m.init, m.bias)
     model.initialise(cfg.member_values("train.seeds"), cfg.member_values("model.init_scale"),
                      DTYPES[m.dtype])
     return model.to(device)

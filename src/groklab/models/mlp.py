@@ -46,6 +46,7 @@ from groklab.models.common import ACTS, EnsembleModule, ParamSpec, gather_rows, 
 
 FIXED_EMBEDS = ("onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
 PRIOR_KNOWLEDGE_EMBEDS = ("cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
+BIASES = ("all", "hidden", "off")  # model.bias
 SDR_DENSITY = 1 / 3  # share of active bits (the thread's 133 of 400)
 
 # --------------------------------------------------------------------------- encoders
@@ -148,21 +149,28 @@ class _Decoder(EnsembleModule):
     kaiming_uniform(a=sqrt(5)) gives exactly this bound); with ``model.init_scale`` = alpha
     every one of them is multiplied by alpha, biases included: Omnigrok's init."""
 
-    def _declare_decoder(self, d_in: int, hidden: list[int], n_classes: int, init: str = "fan_in") -> None:
+    def _declare_decoder(self, d_in: int, hidden: list[int], n_classes: int, init: str = "fan_in",
+                         bias: str = "all") -> None:
+        """``bias`` (``model.bias``): "all" layers have one, "hidden" all but the output, "off": none."""
+        if bias not in BIASES:
+            raise ValueError(f"bias={bias!r}: choose from {', '.join(BIASES)}")
         widths = [d_in, *hidden, n_classes]
         self.n_dec = len(widths) - 1
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
+            has_b = bias == "all" or (bias == "hidden" and i < self.n_dec - 1)
             bound = 1 / math.sqrt(w_in)
             if init == "torch":
                 self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), init="uniform", std=bound))
-                self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="uniform", std=bound))
+                if has_b:
+                    self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="uniform", std=bound))
             else:
                 self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), std=bound))
-                self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="zeros"))
+                if has_b:
+                    self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="zeros"))
 
     def _decode(self, h: torch.Tensor, cache: dict | None = None, start: int = 0) -> torch.Tensor:
         for i in range(start, self.n_dec):
-            h = linear(h, getattr(self, f"dec_{i}_W"), getattr(self, f"dec_{i}_b"))
+            h = linear(h, getattr(self, f"dec_{i}_W"), getattr(self, f"dec_{i}_b", None))
             if i < self.n_dec - 1:
                 h = ACTS[self.act_name](h)
                 if cache is not None:
@@ -215,12 +223,13 @@ class ParityMLP(_Decoder):
 
 class ToyModel(_Decoder):
     def __init__(self, n_members: int, n_symbols: int, n_classes: int, d_embed: int,
-                 hidden: list[int], act: str = "relu", embed_init_scale: float = 1.0, init: str = "fan_in"):
+                 hidden: list[int], act: str = "relu", embed_init_scale: float = 1.0, init: str = "fan_in",
+                 bias: str = "all"):
         super().__init__(n_members)
         self.act_name = act
         self.declare("W_E", ParamSpec((n_symbols, d_embed), std=embed_init_scale / math.sqrt(d_embed),
                                       group="embed"))
-        self._declare_decoder(d_embed, hidden, n_classes, init)
+        self._declare_decoder(d_embed, hidden, n_classes, init, bias)
 
     def forward(self, tokens: torch.Tensor, cache: dict | None = None, last_only: bool = False) -> torch.Tensor:
         """tokens (N, T) or (E, N, T) -> logits (E, N, C). ``last_only``: the transformer's
@@ -241,7 +250,7 @@ class MLPModel(_Decoder):
 
     def __init__(self, n_members: int, n_symbols: int, n_classes: int, d_embed: int,
                  hidden: list[int], act: str = "relu", embed: str = "learned", embed_init_scale: float = 1.0,
-                 init: str = "fan_in"):
+                 init: str = "fan_in", bias: str = "all"):
         super().__init__(n_members)
         self.act_name, self.embed_kind, self.n_symbols = act, embed, n_symbols
         if embed == "learned":
@@ -253,7 +262,7 @@ class MLPModel(_Decoder):
             self.register_buffer("enc_table", table, persistent=False)
             width = table.shape[1]
         self.d_code = width  # width of one operand's encoding
-        self._declare_decoder(2 * width, hidden, n_classes, init)
+        self._declare_decoder(2 * width, hidden, n_classes, init, bias)
 
     @property
     def uses_prior_knowledge(self) -> bool:

@@ -69,6 +69,8 @@ OPS: dict[str, Op] = {
         Op("add", "x+y mod p", lambda a, b, p: (a + b) % p, commutative=True),
         Op("sub", "x-y mod p", lambda a, b, p: (a - b) % p),
         Op("mul", "x*y mod p", lambda a, b, p: (a * b) % p, commutative=True),
+        Op("mul_nz", "x*y mod p (y != 0, as Grokfast's main.py)", lambda a, b, p: (a * b) % p,
+           nonzero_b=True),
         Op("div", "x/y mod p (y != 0)", lambda a, b, p: (a * _inv(b, p)) % p,
            needs_prime=True, nonzero_b=True),
         Op("div_odd", "x/y if y odd else x-y, mod p", _div_odd, needs_prime=True),

@@ -257,6 +257,7 @@ class Trainer:
                     live = self._live(st.active)
                 if st.step in self.eval_at or not any(st.active):
                     ev = self._evaluate(st.step, time.perf_counter() - t0)
+                    self.methods.observe(ev)  # [method point: after an evaluation] EGD's switch
                     if self._early_stop(ev):
                         active = torch.tensor(st.active, device=self.device)
                         live = self._live(st.active)
