@@ -31,6 +31,7 @@ HAND = {
     "add": {(3, 5): 8, (7, 2): 9, (10, 10): 9},
     "sub": {(3, 5): 9, (7, 2): 5, (0, 1): 10},
     "mul": {(3, 5): 4, (7, 2): 3, (10, 10): 1},
+    "mul_nz": {(3, 5): 4, (0, 2): 0, (10, 10): 1},
     "div": {(3, 5): 5, (7, 2): 9, (1, 10): 10},  # 10^-1 = 10 (100 = 9*11 + 1)
     "div_odd": {(3, 5): 5, (7, 2): 5, (3, 4): 10, (6, 0): 6},  # b even: a - b
     "sq_add": {(3, 5): 1, (7, 2): 9},  # 34, 53
@@ -57,6 +58,11 @@ def test_add_int_has_no_modulus():
     assert value(task, 7, 6) == 13
     assert task.n_classes == 19 and task.n_symbols == 10
     assert int(task.c.max()) == 18
+
+
+def test_mul_nz_has_no_zero_second_operand():
+    task = make_task(AlgorithmicConfig(op="mul_nz", p=11))
+    assert len(task.c) == 11 * 10 and int(task.b.min()) == 1  # Grokfast's table: y in 1..p-1
 
 
 def test_hand_values_cover_every_op():

@@ -114,7 +114,9 @@ def evaluate(model, task, loss_kind: str) -> dict[str, torch.Tensor]:
         w = task.row_weights(split)
         if w is None:
             out[f"{split}_loss"] = loss_per_member(lg, tg, loss_kind)
-            out[f"{split}_acc"] = task.correct(lg, tg).to(lg.dtype).mean(1)
+            # count / N in float64, then rounded once: exactly 1.0 when every row is right
+            # (CUDA's float32 mean multiplies by 1/N and can land on 0.99999994)
+            out[f"{split}_acc"] = (task.correct(lg, tg).sum(1).double() / len(idx)).to(lg.dtype)
         else:  # a weighted mean (sparse parity: sum_i p_i x subtask i's mean)
             w = w.to(lg.dtype)
             out[f"{split}_loss"] = (row_losses(lg, tg, loss_kind) * w).sum(1)
