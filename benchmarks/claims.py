@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
+
 from groklab import load_run
 from groklab.measures.phases import nanda_phases
 from groklab.rundir import read_summary
@@ -96,6 +98,27 @@ def _critical(theory_dir: Path) -> str:
             f"theory {r['predicted']:.3f} [{p[0]:.3f}, {p[1]:.3f}]")
 
 
+def _bench_row(folder: Path, method: str, task: str) -> str:
+    s = pd.read_parquet(folder / "bench.parquet").set_index(["method", "task"]).loc[(method, task)]
+    return (f"{int(s['reached'])}/{int(s['seeds'])}; {s['steps_median']:.0f} steps "
+            f"[{s['steps_q25']:.0f}–{s['steps_q75']:.0f}]; {s['seconds_median']:.2f} s "
+            f"[{s['seconds_q25']:.2f}–{s['seconds_q75']:.2f}]")
+
+
+def _reached(folder: Path, method: str, task: str) -> str:
+    s = pd.read_parquet(folder / "bench.parquet").set_index(["method", "task"]).loc[(method, task)]
+    return f"{int(s['reached'])}/{int(s['seeds'])}"
+
+
+def _fidelity(folder: Path, methods: list[str]) -> str:
+    f = pd.read_parquet(folder / "fidelity.parquet").set_index("method")
+    return " / ".join(f"{f.loc[m, 'steps_median']:,.0f}" for m in methods)
+
+
+SUITE17 = [f"{GROKLAB} bench --suite challenge --runs-dir benchmarks/out/bench_suite17/runs "
+           "--output benchmarks/out/bench_suite17"]
+
+
 NANDA = [f"{GROKLAB} train --preset nanda2023 --set train.steps=20000 --set train.stop_val_acc=none "
          "--runs-dir benchmarks/out --name nanda2023_20k -q",
          f"{GROKLAB} analyze benchmarks/out/nanda2023_20k -m fourier,restricted_loss,description_length"]
@@ -141,6 +164,32 @@ CLAIMS = [
           "benchmarks/out/issue15/theory_dense", "a491878", "init 0-1, split seeds 100-111 (held out)",
           "95% bootstrap over splits (in the value); difference +0.122 [+0.065, +0.153]",
           _critical),
+    Claim("challenge: `fastest` on a+b mod 97, random 50%, learned embeddings: reached / steps / training "
+          "seconds to 99% val, median [IQR]", "10/10; 78 steps [71–92]; 0.71 s [0.60–0.78]", SUITE17,
+          "benchmarks/out/bench_suite17", "a7579a2", "held-out 100-109 (init and split); tuned on 0-4",
+          "95% bootstrap of the median: steps 71–94, s 0.60–0.81",
+          lambda d: _bench_row(d, "fastest", "add97_random")),
+    Claim("challenge: the thread's own split (first 50% of a+b mod 97 in (a, b) order), `fastest_prefix`: "
+          "seeds reaching 99% val", "2/10",
+          [f"{GROKLAB} bench --tasks add97_prefix --methods fastest_prefix --budget-s 60 "
+           "--runs-dir benchmarks/out/bench_prefix17/runs --output benchmarks/out/bench_prefix17"],
+          "benchmarks/out/bench_prefix17", "a7579a2", "held-out 100-109; tuned on 0-4 (3/5 there)", "",
+          lambda d: _reached(d, "fastest_prefix", "add97_prefix")),
+    Claim("fidelity: Grokfast-EMA / Grokfast-MA, x·y mod 97 (y ≠ 0): median steps to 95% val (README: 910 / 790)",
+          "810 / 380",
+          [f"{GROKLAB} bench --suite fidelity --device cuda --tasks grokfast_mul97,prieto113 --budget-s 120 "
+           "--runs-dir /tmp/fid/runs --output benchmarks/out/fidelity_h200"],
+          "benchmarks/out/fidelity_h200", "6140804", "held-out 100-109 (an H200)",
+          "95% bootstrap of the median: 750–1,190 / 320–410",
+          lambda d: _fidelity(d, ["grokfast2024", "grokfast2024_ma"])),
+    Claim("fidelity: ⊥AdamW (Prieto Fig. 1a, a+b mod 113, 40%) median steps to 99% val (their plot: ~120) / "
+          "EGD (a+b mod 127) to 95%", "120 / 1,005",
+          [f"{GROKLAB} bench --suite fidelity --device cuda --tasks prieto113,egd_add127 --budget-s 60 "
+           "--runs-dir /tmp/fid2/runs --output benchmarks/out/fidelity_h200_b"],
+          "benchmarks/out/fidelity_h200_b", "6bc0d7a", "held-out 100-109 (an H200)",
+          "95% bootstrap of the median: 110–130 / 982–1,028",
+          lambda d: f"{pd.read_parquet(d / 'bench.parquet').set_index('method').loc['prieto2025_fig1a', 'steps_median']:.0f}"
+                    f" / {_fidelity(d, ['egd2025'])}"),
 ]
 
 
