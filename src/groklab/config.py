@@ -48,7 +48,7 @@ FIRST_LAYERS = ("gather", "dense")
 INITS = ("fan_in", "nanda", "torch")
 SPLITS = ("random", "prefix")
 LAYOUTS = ("ab=", "aopb=")
-EMBEDS = ("learned", "onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
+EMBEDS = ("learned", "onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr", "cyclic_sdr_sum")
 
 
 IMAGE_DATASETS = ("mnist", "digits", "mnist1d", "mnist_idx")
@@ -66,6 +66,7 @@ class AlgorithmicConfig:
     split_seed: int = 0  # the split's own seed, independent of the init seed
     layout: str = "ab="  # token layout: "ab=" (Nanda et al.) or "aopb=" (Power et al.)
     dedupe_commutative: bool = False  # keep only a <= b (Liu et al.); commutative ops only
+    exclude_diagonal: bool = False  # drop the a = b rows (the challenge thread's table: a < b with dedupe)
 
     def check(self) -> None:
         if self.p < 2:
@@ -202,7 +203,8 @@ class ModelConfig:
     # toy (Liu et al. 2022) and mlp
     d_embed: int = 32  # embedding width of toy / mlp
     hidden: list = field(default_factory=lambda: [200, 200])  # decoder MLP widths
-    embed: str = "learned"  # mlp only: learned | onehot | cyclic | scalar | cyclic_sdr | scalar_sdr
+    embed: str = "learned"  # mlp only: learned | onehot | cyclic | scalar | cyclic_sdr | scalar_sdr |
+    #   cyclic_sdr_sum (the thread's: the two operands' dense codes summed, then binarised; one code a pair)
     #   (fixed codes, not trained; d_embed is their width; groklab.models.mlp defines them)
     embed_init_scale: float = 1.0  # toy / mlp: multiplies the learned embedding's initial std
     bias: str = "all"  # toy / mlp: biases in all decoder layers | hidden (none in the output layer, as

@@ -210,11 +210,14 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "thread_sdr",
-            "The grokking challenge thread's best entry (prior knowledge): 400-bit cyclic SDR codes (133 on), "
-            "MLP [400, 200 x 5], Adam lr 1e-3, batch 200, MSE on one-hot targets (sklearn MLPRegressor)",
+            "The grokking challenge thread's best entry (prior knowledge; discourse.numenta.org/t/10688/20): "
+            "a+b mod 97 with one of each commutative pair and a != b (4,656 pairs), a random half; the two operands' "
+            "400-bit cyclic codes summed, then binarised (133 on); MLP [400, 200 x 5], Adam lr 1e-3, batch 200, MSE on "
+            "one-hot targets (sklearn MLPRegressor); 99.4% val after 200 epochs (~2,400 steps)",
             {
-                "task": {"op": "add", "p": 97, "fraction": 0.5, "split": "random"},
-                "model": {"kind": "mlp", "embed": "cyclic_sdr", "d_embed": 400,
+                "task": {"op": "add", "p": 97, "fraction": 0.5, "split": "random", "dedupe_commutative": True,
+                         "exclude_diagonal": True},
+                "model": {"kind": "mlp", "embed": "cyclic_sdr_sum", "d_embed": 400,
                           "hidden": [400, 200, 200, 200, 200, 200], "act": "relu"},
                 "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999},
                 "train": {"steps": 5000, "batch_size": 200, "loss": "mse"},

@@ -13,7 +13,8 @@ from groklab.bench import (ANCHORS, DEV_SEEDS, HELDOUT_SEEDS, METHODS, SUITE_DEF
                            parse_seeds, summarize)
 from groklab.bench.aggregate import median_ci
 from groklab.report.bench_curves import median_curve
-from groklab.bench.runner import result_row, run_one
+from groklab.bench.runner import first_at, result_row, run_one
+from groklab.bench.suite import Anchor
 from groklab.config import ConfigError
 from groklab.store import RunStore
 
@@ -108,7 +109,7 @@ def test_fidelity_suite_pairs_each_baseline_with_its_paper():
     runs = expand("fidelity", None, None, "0-0")
     pairs = [(r.method, r.task) for r in runs]
     assert pairs == [("prieto2025_fig1a", "prieto113"), ("grokfast2024", "grokfast_mul97"),
-                     ("grokfast2024_ma", "grokfast_mul97"), ("egd2025", "egd_add127")]
+                     ("grokfast2024_ma", "grokfast_mul97"), ("egd2025", "egd_add127"), ("thread_sdr", "thread_add97")]
     assert all(pair in ANCHORS for pair in pairs)
     by = {r.method: r.cfg for r in runs}
     pr = by["prieto2025_fig1a"]
@@ -117,10 +118,11 @@ def test_fidelity_suite_pairs_each_baseline_with_its_paper():
     gf = by["grokfast2024"]
     assert gf.task.op == "mul_nz" and gf.train.stop_val_acc == 0.99  # 95% is read off the curve
     assert by["egd2025"].task.p == 127 and by["egd2025"].method["egd"]["until_val_acc"] == 0.95
+    th = by["thread_sdr"]
+    assert th.task.dedupe_commutative and th.task.exclude_diagonal and th.model.embed == "cyclic_sdr_sum"
 
 
 def test_fidelity_table_by_hand(tmp_path):
-    from groklab.bench.suite import Anchor
     runs = pd.DataFrame({"method": ["M"] * 3 + ["N"], "task": ["T"] * 4, "threshold": [0.95] * 4,
                          "step_threshold": [100, 120, None, 50]})
     anchors = {("M", "T"): Anchor("M", "T", "about 100", 100, "a paper")}
@@ -132,7 +134,6 @@ def test_fidelity_table_by_hand(tmp_path):
 
 
 def test_first_at_reads_the_curve(tmp_path):
-    from groklab.bench.runner import first_at
     run = expand("challenge", "fastest", "add97_random", "0-0", max_steps=5)[0]
     d = tmp_path / "r"
     run_one(run.cfg, d, budget_s=60)

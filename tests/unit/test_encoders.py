@@ -8,12 +8,14 @@ import math
 import pytest
 import torch
 
-from groklab.config import ConfigError, RunConfig, apply_overrides
+from groklab.config import AlgorithmicConfig, ConfigError, RunConfig, apply_overrides
 from groklab.models import build_model, uses_prior_knowledge
 from groklab.models.mlp import (
     FIXED_EMBEDS,
     MLPModel,
+    binarise_top,
     cyclic_code,
+    cyclic_dense_code,
     cyclic_sdr_code,
     encoder_table,
     scalar_code,
@@ -24,8 +26,8 @@ from groklab.tasks import make_task
 from groklab.resolve import check
 
 P = 97
-WIDTH = {"onehot": P, "cyclic": 32, "scalar": 1, "cyclic_sdr": 400, "scalar_sdr": 400}
-D_EMBED = {"onehot": 32, "cyclic": 32, "scalar": 32, "cyclic_sdr": 400, "scalar_sdr": 400}
+WIDTH = {"onehot": P, "cyclic": 32, "scalar": 1, "cyclic_sdr": 400, "scalar_sdr": 400, "cyclic_sdr_sum": 400}
+D_EMBED = {"onehot": 32, "cyclic": 32, "scalar": 32, "cyclic_sdr": 400, "scalar_sdr": 400, "cyclic_sdr_sum": 400}
 
 
 def mlp_cfg(embed: str, *extra: str) -> RunConfig:
@@ -70,6 +72,34 @@ def test_cyclic_sdr_hand_computed():
     c = cyclic_sdr_code(torch.tensor([0, 1, 3, 4]), 5, 10)
     on = [torch.nonzero(r).flatten().tolist() for r in c]
     assert on == [[0, 1, 5, 6], [1, 2, 7, 8], [3, 4, 6, 7], [0, 4, 8, 9]]
+
+
+def test_binarise_top_by_hand():
+    d = torch.tensor([[0.1, 0.9, -1.0, 0.5], [3.0, 2.0, 1.0, 0.0]], dtype=torch.float64)
+    assert binarise_top(d, 2).tolist() == [[0, 1, 0, 1], [1, 1, 0, 0]]
+
+
+def test_summed_code_is_the_binarised_sum_of_dense_rings():
+    # p=5, n=10: 2 rings of 5 bits, arcs of w=2; the dense ring is cos(2π(i - c)/5) with c the
+    # arc's middle: x=0 -> c = 0.5 on ring 1, so bits 0 and 1 are its top 2 (cos(π/5) each)
+    d = cyclic_dense_code(torch.tensor([0]), 5, 10)[0]
+    torch.testing.assert_close(d[:5], torch.cos(2 * math.pi * (torch.arange(5.0, dtype=torch.float64) - 0.5) / 5))
+    assert binarise_top(d[:5], 2).tolist() == cyclic_sdr_code(torch.tensor([0]), 5, 10)[0, :5].tolist()
+    # the pair's code depends on a and b only through the sum of their rings: commutative
+    cfg = mlp_cfg("cyclic_sdr_sum", "model.dtype=float64")
+    model = build_model(cfg, make_task(cfg.task))
+    t = torch.tensor([[3, 5, 0], [5, 3, 0]])
+    cache = {}
+    model(t, cache)
+    h = cache["hook_input"][0]
+    assert torch.equal(h[0], h[1]) and int(h[0].sum()) == 133  # the thread's 133 of 400 bits
+    assert model.uses_prior_knowledge
+
+
+def test_exclude_diagonal_gives_the_threads_table():
+    task = make_task(AlgorithmicConfig(op="add", p=97, dedupe_commutative=True, exclude_diagonal=True))
+    assert len(task.c) == 97 * 96 // 2 == 4656  # one of each commutative pair, a != b
+    assert bool((task.a < task.b).all())
 
 
 @pytest.mark.parametrize("embed", FIXED_EMBEDS)
@@ -129,7 +159,7 @@ def test_fixed_encoders_are_buffers_not_parameters(embed):
     assert set(model.specs) == set(names)  # the optimizer's view: declared parameters only
     assert dict(model.named_buffers())["enc_table"].shape == (P, WIDTH[embed])
     assert "enc_table" not in model.state_dict()  # rebuilt from the config, not checkpointed
-    d_in = 2 * WIDTH[embed]
+    d_in = WIDTH[embed] if embed == "cyclic_sdr_sum" else 2 * WIDTH[embed]  # one code a pair, or two
     assert names["dec_0_W"].shape == (2, d_in, 16)
     n_params = sum(p[0].numel() for p in model.parameters())
     assert n_params == d_in * 16 + 16 + 16 * P + P

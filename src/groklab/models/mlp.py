@@ -27,8 +27,11 @@ The SDR codes follow the grokking-challenge thread (``/work/shared/seeds/004_...
 "VarCycleEncoder" code (its definition is not in the thread; here: cycles of periods p/r)
 "SDR-ified" by setting the highest values to 1, ~1/3 of the bits on (its 133/400). Each
 scalar_sdr block / cyclic_sdr arc is the top-w of a dense bump around its own middle
-(``-|i - c|``, resp. ``cos`` of the angle from c on the ring). The thread summed the codes
-of x and y before binarising; here they are concatenated, like every MLPModel input.
+(``-|i - c|``, resp. ``cos`` of the angle from c on the ring). ``cyclic_sdr`` and
+``scalar_sdr`` binarise each operand and concatenate the two codes, like every MLPModel
+input; ``cyclic_sdr_sum`` does what the thread did: the two operands' dense rings
+(:func:`cyclic_dense_code`) are summed and the sum binarised (top round(n/3) bits), one
+n-bit code per pair.
 
 Every fixed encoder except onehot carries prior knowledge of the task (the order or the
 cyclic structure of Z_p): :func:`uses_prior_knowledge` says so, and ``groklab bench``
@@ -44,8 +47,9 @@ import torch.nn.functional as F
 
 from groklab.models.common import ACTS, EnsembleModule, ParamSpec, gather_rows, linear
 
-FIXED_EMBEDS = ("onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
-PRIOR_KNOWLEDGE_EMBEDS = ("cyclic", "scalar", "cyclic_sdr", "scalar_sdr")
+FIXED_EMBEDS = ("onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr", "cyclic_sdr_sum")
+PRIOR_KNOWLEDGE_EMBEDS = ("cyclic", "scalar", "cyclic_sdr", "scalar_sdr", "cyclic_sdr_sum")
+SUMMED_EMBEDS = ("cyclic_sdr_sum",)  # one code per pair: the operands' dense codes summed, then binarised
 BIASES = ("all", "hidden", "off")  # model.bias
 SDR_DENSITY = 1 / 3  # share of active bits (the thread's 133 of 400)
 
@@ -100,6 +104,31 @@ def cyclic_sdr_code(x: torch.Tensor, p: int, n: int) -> torch.Tensor:
     return torch.cat([out, out.new_zeros(len(x), n - R * m)], dim=1)
 
 
+def cyclic_dense_code(x: torch.Tensor, p: int, n: int) -> torch.Tensor:
+    """(N,) ints -> (N, n) float64: the dense rings that :func:`cyclic_sdr_code` binarises.
+    On ring r (m bits) bit i holds cos(2π (i - c) / m), c = the middle of x's arc (its start
+    + (w - 1) / 2); spare bits hold -2, below any ring value, so they are never among the top."""
+    R = max(1, n // p)
+    m = n // R
+    w = sdr_active_bits(m)
+    i = torch.arange(m, dtype=torch.float64)
+    rings = []
+    for r in range(1, R + 1):
+        phase = (r * x.long()) % p
+        start = ((2 * m * phase + p) // (2 * p)) % m
+        c = start.to(torch.float64) + (w - 1) / 2
+        rings.append(torch.cos(2 * math.pi * (i[None, :] - c[:, None]) / m))
+    out = torch.cat(rings, dim=1)
+    return torch.cat([out, out.new_full((len(x), n - R * m), -2.0)], dim=1)
+
+
+def binarise_top(dense: torch.Tensor, k: int) -> torch.Tensor:
+    """(..., n) -> (..., n) with ones at the k largest entries of each row (ties: torch.topk's
+    pick), zeros elsewhere: the thread's "SDR-ification"."""
+    idx = dense.topk(k, dim=-1).indices
+    return torch.zeros_like(dense).scatter_(-1, idx, 1.0)
+
+
 def encoder_table(embed: str, p: int, d_embed: int) -> torch.Tensor:
     """The fixed code of every symbol 0..p-1: (p, width) float64."""
     x = torch.arange(p)
@@ -113,6 +142,8 @@ def encoder_table(embed: str, p: int, d_embed: int) -> torch.Tensor:
         return scalar_sdr_code(x, p, d_embed)
     if embed == "cyclic_sdr":
         return cyclic_sdr_code(x, p, d_embed)
+    if embed == "cyclic_sdr_sum":  # dense: the pair's code is binarise_top(row a + row b)
+        return cyclic_dense_code(x, p, d_embed)
     raise ValueError(f"model.embed={embed!r}: not a fixed encoder; choose from {', '.join(FIXED_EMBEDS)}")
 
 
@@ -127,8 +158,8 @@ def embed_problem(embed: str, p: int, d_embed: int) -> str | None:
     if embed == "scalar_sdr" and d_embed - sdr_active_bits(d_embed) < p - 1:
         need = next(n for n in range(p, 3 * p + 3) if n - sdr_active_bits(n) >= p - 1)
         return f"scalar_sdr needs d_embed >= {need} bits so that each of the {p} symbols gets its own code"
-    if embed == "cyclic_sdr" and d_embed < p:
-        return f"cyclic_sdr needs d_embed >= p = {p} bits (one ring position per symbol)"
+    if embed in ("cyclic_sdr", "cyclic_sdr_sum") and d_embed < p:
+        return f"{embed} needs d_embed >= p = {p} bits (one ring position per symbol)"
     return None
 
 
@@ -262,7 +293,8 @@ class MLPModel(_Decoder):
             self.register_buffer("enc_table", table, persistent=False)
             width = table.shape[1]
         self.d_code = width  # width of one operand's encoding
-        self._declare_decoder(2 * width, hidden, n_classes, init, bias)
+        self.summed = embed in SUMMED_EMBEDS  # one code per pair (width), not two concatenated
+        self._declare_decoder(width if self.summed else 2 * width, hidden, n_classes, init, bias)
 
     @property
     def uses_prior_knowledge(self) -> bool:
@@ -283,7 +315,11 @@ class MLPModel(_Decoder):
         """tokens (N, T) or (E, N, T) -> logits (E, N, C). ``last_only``: the transformer's
         flag, here a no-op (one position)."""
         pm = tokens.dim() == 3
-        h = torch.cat([self._encode(tokens[..., 0], pm), self._encode(tokens[..., -2], pm)], dim=-1)
+        if self.summed:
+            h = binarise_top(self._encode(tokens[..., 0], pm) + self._encode(tokens[..., -2], pm),
+                             sdr_active_bits(self.d_code))
+        else:
+            h = torch.cat([self._encode(tokens[..., 0], pm), self._encode(tokens[..., -2], pm)], dim=-1)
         if cache is not None:
             cache["hook_input"] = h
         return self._decode(h, cache)

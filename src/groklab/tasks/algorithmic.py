@@ -166,7 +166,8 @@ class AlgorithmicTask(Task):
         return ("a", "b", "c", "tokens", "train_idx", "val_idx")
 
 
-def table(op_id: str, p: int, dedupe_commutative: bool = False) -> tuple[np.ndarray, ...]:
+def table(op_id: str, p: int, dedupe_commutative: bool = False,
+          exclude_diagonal: bool = False) -> tuple[np.ndarray, ...]:
     """Every (a, b, a∘b) in lexicographic (a, b) order, as int64 arrays."""
     op = OPS[op_id]
     n = 120 if op.group == "S5" else p
@@ -177,6 +178,8 @@ def table(op_id: str, p: int, dedupe_commutative: bool = False) -> tuple[np.ndar
         keep &= b != 0
     if dedupe_commutative:
         keep &= a <= b
+    if exclude_diagonal:
+        keep &= a != b
     a, b = a[keep], b[keep]
     return a, b, op.fn(a, b, p).astype(np.int64)
 
@@ -199,7 +202,7 @@ def make(cfg: AlgorithmicConfig) -> AlgorithmicTask:
     """Build the table, tokens and split for ``cfg`` (already validated), on the CPU."""
     check_config(cfg)
     op = OPS[cfg.op]
-    a, b, c = table(cfg.op, cfg.p, cfg.dedupe_commutative)
+    a, b, c = table(cfg.op, cfg.p, cfg.dedupe_commutative, cfg.exclude_diagonal)
     n_sym = 120 if op.group == "S5" else cfg.p
     n_classes = 2 * cfg.p - 1 if op.group == "Z" else n_sym
     op_tok, eq_tok = n_sym, n_sym + 1
