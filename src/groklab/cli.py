@@ -783,13 +783,12 @@ def bench(
     accuracy, median [IQR] steps and seconds to it, parameters, ms per step."""
     import math
 
-    from groklab.bench import ANCHORS, fidelity
     from groklab.bench import bench as run_bench
-    from groklab.store import RunDirError
+    from groklab.store import RunDirError, read_parquet
 
     try:
-        summary, runs = run_bench(suite, methods, tasks, seeds, budget_s, runs_dir, output, max_steps, log=out.print,
-                                  device=device)
+        summary, _ = run_bench(suite, methods, tasks, seeds, budget_s, runs_dir, output, max_steps, log=out.print,
+                               device=device)
     except (ConfigError, RunDirError) as e:
         _fail(str(e))
     except KeyboardInterrupt:
@@ -817,7 +816,7 @@ def bench(
                title=f"bench {suite}: reaching 99% val acc within the budget (rank within task; "
                      "prior-knowledge recipes ranked apart; CI: bootstrap of the median)")
     out.print(t)
-    fid = fidelity(runs, ANCHORS)
+    fid = read_parquet((output or runs_dir) / "fidelity.parquet")  # as bench() wrote it
     if len(fid):
         rows = []
         for _, r in fid.iterrows():

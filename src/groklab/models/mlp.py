@@ -89,37 +89,32 @@ def scalar_sdr_code(x: torch.Tensor, p: int, n: int) -> torch.Tensor:
     return _block(start, w, n, wrap=False)
 
 
+def _ring_starts(x: torch.Tensor, p: int, n: int) -> tuple[int, int, list[torch.Tensor]]:
+    """The cyclic rings' layout: (m bits a ring, w bits an arc, the arc's first bit on each
+    ring r = 1..R, R = n // p): round(m (r x mod p) / p) mod m."""
+    R = max(1, n // p)
+    m = n // R
+    starts = [((2 * m * ((r * x.long()) % p) + p) // (2 * p)) % m for r in range(1, R + 1)]  # round half up
+    return m, sdr_active_bits(m), starts
+
+
 def cyclic_sdr_code(x: torch.Tensor, p: int, n: int) -> torch.Tensor:
     """(N,) ints -> (N, n) binary: R = n // p rings of m = n // R bits; on ring r (frequency
     r = 1..R) the arc of round(m/3) bits starting at round(m (r x mod p) / p), wrapping."""
-    R = max(1, n // p)
-    m = n // R
-    w = sdr_active_bits(m)
-    rings = []
-    for r in range(1, R + 1):
-        phase = (r * x.long()) % p
-        start = ((2 * m * phase + p) // (2 * p)) % m  # round half up
-        rings.append(_block(start, w, m, wrap=True))
-    out = torch.cat(rings, dim=1)
-    return torch.cat([out, out.new_zeros(len(x), n - R * m)], dim=1)
+    m, w, starts = _ring_starts(x, p, n)
+    out = torch.cat([_block(start, w, m, wrap=True) for start in starts], dim=1)
+    return torch.cat([out, out.new_zeros(len(x), n - out.shape[1])], dim=1)
 
 
 def cyclic_dense_code(x: torch.Tensor, p: int, n: int) -> torch.Tensor:
     """(N,) ints -> (N, n) float64: the dense rings that :func:`cyclic_sdr_code` binarises.
     On ring r (m bits) bit i holds cos(2π (i - c) / m), c = the middle of x's arc (its start
     + (w - 1) / 2); spare bits hold -2, below any ring value, so they are never among the top."""
-    R = max(1, n // p)
-    m = n // R
-    w = sdr_active_bits(m)
+    m, w, starts = _ring_starts(x, p, n)
     i = torch.arange(m, dtype=torch.float64)
-    rings = []
-    for r in range(1, R + 1):
-        phase = (r * x.long()) % p
-        start = ((2 * m * phase + p) // (2 * p)) % m
-        c = start.to(torch.float64) + (w - 1) / 2
-        rings.append(torch.cos(2 * math.pi * (i[None, :] - c[:, None]) / m))
-    out = torch.cat(rings, dim=1)
-    return torch.cat([out, out.new_full((len(x), n - R * m), -2.0)], dim=1)
+    mids = [start.to(torch.float64) + (w - 1) / 2 for start in starts]
+    out = torch.cat([torch.cos(2 * math.pi * (i[None, :] - c[:, None]) / m) for c in mids], dim=1)
+    return torch.cat([out, out.new_full((len(x), n - out.shape[1]), -2.0)], dim=1)
 
 
 def binarise_top(dense: torch.Tensor, k: int) -> torch.Tensor:

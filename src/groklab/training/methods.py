@@ -121,6 +121,9 @@ class Method:
         """The Config of ``given`` knobs, the rest at their defaults (no checks)."""
         return cls.Config(**given)
 
+    def observe(self, ev: dict[str, list[float]]) -> None:
+        """After each of the loop's evaluations (metric -> per-member values); most methods ignore it."""
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {}
 
@@ -370,10 +373,7 @@ class EGD(Method):
     def __init__(self, opt, **knobs):
         c = self.knobs(knobs)
         c.check("method.egd", opt.E)
-        offsets, off = {}, 0
-        for n, p in opt.params.items():
-            offsets[n] = (off, tuple(p.shape[1:]))
-            off += p[0].numel()
+        offsets = {n: (a, tuple(p.shape[1:])) for (n, p), (a, _) in zip(opt.params.items(), _segments(opt))}
         self.blocks = []
         for n in c.params:
             if n not in offsets:
@@ -415,18 +415,17 @@ class EGD(Method):
 
     @torch.no_grad()
     def __call__(self, grad: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        if not bool(self.on.any()) and all(x is None for x in self.l2):
+        any_on = bool(self.on.any())
+        if not any_on and all(x is None for x in self.l2):
             return grad
         out = grad.clone()
         E = grad.shape[0]
         for (start, (r, c)), l2 in zip(self.blocks, self.l2):
             sl = slice(start, start + r * c)
-            G = grad[:, sl] if l2 is None else grad[:, sl] + l2 * weights[:, sl]
-            G = G.reshape(E, r, c)
-            if bool(self.on.any()):
+            G = (grad[:, sl] if l2 is None else grad[:, sl] + l2 * weights[:, sl]).reshape(E, r, c)
+            if any_on:
                 G = torch.where(self.on.view(E, 1, 1), self.polar(G, self.eps).to(G.dtype), G)
-            new = G
-            out[:, start : start + r * c] = new.reshape(E, r * c)
+            out[:, sl] = G.reshape(E, r * c)
         return out
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -636,8 +635,7 @@ class MethodSet:
         """After each evaluation of the loop (``ev``: metric -> per-member values), for the
         methods that switch on what they see (EGD)."""
         for m in self.methods:
-            if hasattr(m, "observe"):
-                m.observe(ev)
+            m.observe(ev)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         out = {}
