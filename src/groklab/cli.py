@@ -22,7 +22,7 @@ from rich.table import Table
 
 from groklab.config import ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Reproduce, measure, explain and accelerate grokking.")
 out = Console()
 err = Console(stderr=True)
@@ -861,8 +861,11 @@ def _command():
     command, and option placeholders named for what they take (KEY=VALUE, RUNS_DIR) instead
     of type tags (<str>); flags take none."""
     group = typer.main.get_command(app)
+    group.epilog = "\b\nExamples:\n" + "\n".join(f"  {EXAMPLES[name]}" for name in group.commands)
     for name, cmd in group.commands.items():
-        cmd.epilog = f"Example: {EXAMPLES[name]}"
+        cmd.epilog = f"\b\nExample: {EXAMPLES[name]}"  # \b: click keeps the line as it is
+        # the command list shows the docstring's whole first paragraph, not its first 45 characters
+        cmd.short_help = " ".join((cmd.help or "").split("\n\n")[0].split())
         for prm in cmd.params:
             if getattr(prm, "param_type_name", None) == "option":  # typer's own click, not click's classes
                 if prm.is_flag:
@@ -870,8 +873,10 @@ def _command():
                 elif prm.metavar is None:
                     long = max(prm.opts, key=len).lstrip("-")
                     prm.metavar = "KEY=VALUE" if long == "set" else long.upper().replace("-", "_")
-            else:  # an argument: its name says it (the usage line shows it); no type column
-                prm.display_type_rich = lambda ctx: None
+            else:  # an argument: its name, [NAME] when optional, NAME... when repeated
+                var = prm.name.upper() + ("..." if prm.nargs != 1 else "")
+                var = var if prm.required else f"[{var}]"
+                prm.make_metavar = lambda ctx=None, usage=False, _var=var: _var
 
         def help_option(ctx, _make=cmd.get_help_option):  # --help is a flag too
             opt = _make(ctx)

@@ -14,6 +14,7 @@ must have length 1 or E (length-1 lists and scalars broadcast).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tomllib
 import types
@@ -485,18 +486,24 @@ def _check_types(cfg: RunConfig) -> None:
             check_field_types(obj, section.name)
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    """A dataclass's field names (``groklab runs`` reads hundreds of configs: once a class)."""
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _section_and_field(cfg: RunConfig, key: str, value: Any) -> tuple[Any, str]:
     parts = key.split(".")
     if len(parts) != 2:
-        if len(parts) == 1 and key in {f.name for f in dataclasses.fields(cfg)}:
+        if len(parts) == 1 and key in _field_names(type(cfg)):
             return cfg, key
         raise ConfigError(key, value, "unknown key; keys look like section.name, e.g. optim.lr")
     section, name = parts
-    sections = {f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, f.name))}
-    if section not in sections:
+    if section not in _field_names(type(cfg)) or not dataclasses.is_dataclass(getattr(cfg, section)):
+        sections = {f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(getattr(cfg, f.name))}
         raise ConfigError(key, value, f"unknown section {section!r}; choose from {', '.join(sorted(sections))}")
     obj = getattr(cfg, section)
-    if name not in {f.name for f in dataclasses.fields(obj)}:
+    if name not in _field_names(type(obj)):
         known = ", ".join(f.name for f in dataclasses.fields(obj))
         kind = f" (task.kind={obj.kind!r}; set task.kind first to change it)" if section == "task" else ""
         raise ConfigError(key, value, f"unknown key; {section}{kind} has {known}")

@@ -33,6 +33,27 @@ def test_the_command_line_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
+def test_help_lists_examples_without_type_tags_and_loads_nothing_heavy():
+    """What a first --help costs is what it imports: neither torch, pandas, nor the pydantic
+    that typer 0.29 brings, nor rich's markdown help (speed itself: benchmarks/bench_startup.py)."""
+    code = ("import sys; from groklab.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'pandas', 'pydantic', 'rich.markdown') if m in sys.modules]\n"
+            "print('HEAVY', heavy, file=sys.stderr)")
+    from groklab.cli import EXAMPLES
+    for args in (["--help"], ["presets"], ["runs", "--help"], *([c, "--help"] for c in EXAMPLES)):
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                           env={**os.environ, "COLUMNS": "80"})
+        assert "HEAVY []" in r.stderr, (args, r.stderr)
+        for tag in ("<str>", "<bool>", "<int>", "<path>", "TEXT", "{"):
+            assert tag not in r.stdout.split("Example")[0], (args, tag, r.stdout)
+        if args[-1] == "--help" and len(args) == 2:
+            assert f"Example: {EXAMPLES[args[0]]}" in r.stdout, r.stdout
+    top = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True).stdout
+    assert all(ex in top for ex in EXAMPLES.values())  # the top-level help: one example per command
+    assert "..." not in top.split("Commands:")[1].split("Examples:")[0]  # no command's summary cut short
+
+
 def test_runs_finds_sweeps_filters_sorts_and_fits_80_columns(tmp_path, groklab_cmd):
     root = tmp_path / "runs"
     groklab.train(groklab.resolve("demo", overrides=[*SMALL, "train.steps=20"]), root / "short", progress=False)
