@@ -1,5 +1,6 @@
 """Every algorithmic preset (and the Omnigrok ones) against an older commit: the same few steps with both
-versions' code (one thread each), metrics compared exactly (time_s excluded).
+versions' code (one thread each), metrics compared exactly (time_s excluded, and the per-tensor
+``weight_norm.<parameter>`` rows, whose names follow the transformer's parameter names).
 
     git worktree add /tmp/oldtree <commit>
     .venv/bin/python benchmarks/compare_presets.py /tmp/oldtree
@@ -25,7 +26,8 @@ for name, steps in P.items():
         subprocess.run([sys.executable, "-m", "groklab.cli", "train", "--preset", name, "--runs-dir", d, "--name", name, "-q",
                         "--set", f"train.steps={steps}", "--set", "train.threads=1"], check=True, env=env, stdout=subprocess.DEVNULL)
         m = pd.read_parquet(f"{d}/{name}/metrics.parquet")
-        res[tag] = m[m.name != "time_s"].sort_values(["step", "member", "name"]).reset_index(drop=True)
+        m = m[(m.name != "time_s") & ~m.name.str.startswith("weight_norm.")]
+        res[tag] = m.sort_values(["step", "member", "name"]).reset_index(drop=True)
     a, b = res["old"], res["new"]
     same = a.shape == b.shape and (a[["step","member","name"]].values == b[["step","member","name"]].values).all()
     diff = float((a.value - b.value).abs().max()) if same else None

@@ -658,7 +658,8 @@ def import_nanda(
     every: int = typer.Option(100, "--every", help="Epochs between the checkpoint's state_dicts."),
 ):
     """A checkpoint of Nanda et al.'s grokking code (their key names and transposes) as a
-    groklab run directory of the nanda2023 preset: weights at their steps, losses as metrics."""
+    groklab run directory of the nanda2023 preset: weights at their steps, losses as metrics,
+    their split (random.shuffle under their seed)."""
     from groklab.store import RunDirError
     from groklab.transformer_lens import import_nanda_checkpoint
 

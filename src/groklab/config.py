@@ -47,7 +47,7 @@ MODEL_KINDS = ("transformer", "toy", "mlp")
 IMPLS = ("fast", "reference")
 FIRST_LAYERS = ("gather", "dense")
 INITS = ("fan_in", "nanda", "torch")
-SPLITS = ("random", "prefix")
+SPLITS = ("random", "prefix", "python_shuffle")
 LAYOUTS = ("ab=", "aopb=")
 EMBEDS = ("learned", "onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr", "cyclic_sdr_sum")
 
@@ -63,7 +63,9 @@ class AlgorithmicConfig:
     op: str = "add"  # an id from groklab.tasks.OPS (`groklab tasks` lists them)
     p: int = 97  # modulus (or number of symbols for non-modular ops)
     fraction: float = 0.5  # share of the table used for training, in (0, 1)
-    split: str = "random"  # random | prefix (first `fraction` of the table in (a, b) order)
+    # random | prefix (first `fraction` of the table in (a, b) order) | python_shuffle (Nanda et
+    # al.'s: random.seed(split_seed); random.shuffle of the pairs)
+    split: str = "random"
     split_seed: int = 0  # the split's own seed, independent of the init seed
     layout: str = "ab="  # token layout: "ab=" (Nanda et al.) or "aopb=" (Power et al.)
     dedupe_commutative: bool = False  # keep only a <= b (Liu et al.); commutative ops only

@@ -18,7 +18,8 @@ Layout, one tracker run per ensemble member (trackers overlay runs, not members)
   ``<run>/member<e>`` per member with the metric history, the flattened config as params and
   the run directory's JSON and PNG files as artifacts.
 * W&B: offline mode (no network, no login), ``DEST/wandb/offline-run-*``, one W&B run per
-  member; ``wandb sync`` uploads it later.
+  member; ``wandb sync`` uploads it later. A resumed run writes a further offline part under
+  the same W&B run id (``resume="allow"``).
 
 The libraries are optional extras (``pip install groklab[tensorboard]`` / ``[mlflow]`` /
 ``[wandb]``), imported only by the sink that needs them.
@@ -26,6 +27,7 @@ The libraries are optional extras (``pip install groklab[tensorboard]`` / ``[mlf
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -177,8 +179,13 @@ class WandbSink(Sink):
         self.wandb = wandb
         self.dest.mkdir(parents=True, exist_ok=True)
         self.runs = []
+        # One W&B run id per member and destination, the same at every start: a resumed run
+        # writes its next offline part under the id of the first, and `wandb sync` sends both
+        # parts to one W&B run (resume="allow").
+        stem = hashlib.sha1(str(self.dest.resolve()).encode()).hexdigest()[:12]
         for e in range(members):
             r = wandb.init(mode="offline", dir=str(self.dest), project="groklab", name=f"{run_name}/member{e}",
+                           id=f"{stem}-m{e}", resume="allow",
                            config={**flat_config(cfg), "member": e}, reinit="create_new",
                            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
             self.runs.append(r)

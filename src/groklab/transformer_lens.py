@@ -1,16 +1,9 @@
 """groklab transformers to and from TransformerLens's layout, and Nanda et al.'s checkpoints in.
 
-groklab keeps a transformer's attention as whole (d, d) matrices per member (the fast path
-multiplies them as such); TransformerLens keeps them per head. The mapping is one line per
-tensor (:data:`TO_TL`), exact (a reshape and a permute; the biases groklab has not are zero):
-
-    embed.W_E (V, d)            = W_E[e]
-    pos_embed.W_pos (T, d)      = W_pos[e]
-    blocks.l.attn.W_Q (H, d, dh) = blocks_l_W_Q[e] viewed (d, H, dh), heads first (W_K, W_V alike)
-    blocks.l.attn.W_O (H, dh, d) = blocks_l_W_O[e] viewed (H, dh, d)
-    blocks.l.mlp.W_in / b_in / W_out / b_out = the same names
-    blocks.l.ln1.w / b, ln2, ln_final      = ..._ln1_w / _b, lnf_w / _b (with layer norm)
-    unembed.W_U (d, C)          = W_U[e]
+A groklab transformer's parameters carry TransformerLens's names and per-head shapes, the
+member axis first (:mod:`groklab.models.transformer`), so member ``e`` in TL's layout is one
+line per tensor: ``tl[name] = groklab[name][e]`` (:func:`tl_state_dict`). TL has attention
+and unembedding biases that groklab's model has not: they are zeros.
 
 :func:`tl_state_dict` and :func:`tl_config` need only torch (``groklab export RUN --to
 transformer-lens`` writes them for users who load the model themselves);
@@ -22,7 +15,7 @@ its ``convert_tl_checkpoint`` takes this same layout). 3.x installs beside torch
 :func:`import_nanda_checkpoint` reads the layout of Nanda et al.'s ``progress-measures-paper``
 checkpoints (``transformers.py``: W_E (d, V), W_Q/K/V (H, dh, d), W_O (d, H dh), W_in
 (d_mlp, d), W_out (d, d_mlp), W_U (d, V) with one logit more than the answers, no attention
-biases) into a groklab run directory of the ``nanda2023`` preset.
+biases) into a groklab run directory of the ``nanda2023`` preset, with their split.
 """
 
 from __future__ import annotations
@@ -40,25 +33,6 @@ from groklab.store import RunStore
 from groklab.tasks import make_task
 
 ACT_TO_TL = {"relu": "relu", "gelu": "gelu", "tanh": "tanh"}  # groklab's F.gelu is TL's "gelu" (exact erf)
-TO_TL = {  # TL key -> (groklab parameter, how a member's tensor becomes TL's)
-    "embed.W_E": ("W_E", "same"),
-    "pos_embed.W_pos": ("W_pos", "same"),
-    "blocks.{l}.attn.W_Q": ("blocks_{l}_W_Q", "heads_in"),
-    "blocks.{l}.attn.W_K": ("blocks_{l}_W_K", "heads_in"),
-    "blocks.{l}.attn.W_V": ("blocks_{l}_W_V", "heads_in"),
-    "blocks.{l}.attn.W_O": ("blocks_{l}_W_O", "heads_out"),
-    "blocks.{l}.mlp.W_in": ("blocks_{l}_W_in", "same"),
-    "blocks.{l}.mlp.b_in": ("blocks_{l}_b_in", "same"),
-    "blocks.{l}.mlp.W_out": ("blocks_{l}_W_out", "same"),
-    "blocks.{l}.mlp.b_out": ("blocks_{l}_b_out", "same"),
-    "blocks.{l}.ln1.w": ("blocks_{l}_ln1_w", "same"),
-    "blocks.{l}.ln1.b": ("blocks_{l}_ln1_b", "same"),
-    "blocks.{l}.ln2.w": ("blocks_{l}_ln2_w", "same"),
-    "blocks.{l}.ln2.b": ("blocks_{l}_ln2_b", "same"),
-    "ln_final.w": ("lnf_w", "same"),
-    "ln_final.b": ("lnf_b", "same"),
-    "unembed.W_U": ("W_U", "same"),
-}
 
 
 def _check_transformer(cfg: RunConfig) -> None:
@@ -82,27 +56,13 @@ def tl_config(cfg: RunConfig, task=None) -> dict:
 def tl_state_dict(model, member: int = 0) -> dict[str, torch.Tensor]:
     """Member ``member`` of a groklab transformer as TransformerLens's parameters (zero
     attention and unembedding biases included; no buffers, which differ between TL versions)."""
-    H, dh, d = model.H, model.dh, model.d
-    params = dict(model.named_parameters())
-    out = {}
+    out = {name: p.detach()[member].clone() for name, p in model.named_parameters()}  # the same names and shapes
+    dtype = out["embed.W_E"].dtype
     for l in range(model.L):
-        for tl_key, (name, how) in TO_TL.items():
-            if "{l}" not in tl_key and l > 0:
-                continue
-            src = name.format(l=l)
-            if src not in params:
-                continue  # the layer-norm parameters of a model without layer norm
-            w = params[src].detach()[member]
-            if how == "heads_in":
-                w = w.view(d, H, dh).permute(1, 0, 2)
-            elif how == "heads_out":
-                w = w.view(H, dh, d)
-            out[tl_key.format(l=l)] = w.clone()
-        zeros = torch.zeros(H, dh, dtype=params["W_E"].dtype)
         for b in ("b_Q", "b_K", "b_V"):
-            out[f"blocks.{l}.attn.{b}"] = zeros.clone()
-        out[f"blocks.{l}.attn.b_O"] = torch.zeros(d, dtype=zeros.dtype)
-    out["unembed.b_U"] = torch.zeros(model.C, dtype=params["W_E"].dtype)
+            out[f"blocks.{l}.attn.{b}"] = torch.zeros(model.H, model.dh, dtype=dtype)
+        out[f"blocks.{l}.attn.b_O"] = torch.zeros(model.d, dtype=dtype)
+    out["unembed.b_U"] = torch.zeros(model.C, dtype=dtype)
     return out
 
 
@@ -148,26 +108,26 @@ def export_transformer_lens(run, dest: str | Path | None = None, member: int = 0
 
 
 def nanda_to_groklab(sd: dict[str, torch.Tensor], n_classes: int) -> dict[str, torch.Tensor]:
-    """One of Nanda et al.'s state dicts as groklab's parameters of one member (no E axis).
-    Their vocabulary is the p symbols and "=" (token p); groklab's puts its operation token at
-    p (a zero row here: the "ab=" layout never feeds it) and "=" at p + 1. Their W_U has one
-    column per token; the answers are the first ``n_classes``."""
+    """One of Nanda et al.'s state dicts as groklab's parameters of one member (no E axis):
+    TL's layout, by the transposes of ARENA's ``load_in_state_dict``. Their vocabulary is the
+    p symbols and "=" (token p); groklab's puts its operation token at p (a zero row here:
+    the "ab=" layout never feeds it) and "=" at p + 1. Their W_U has one column per token;
+    the answers are the first ``n_classes``."""
     W_E = sd["embed.W_E"].T  # (p + 1, d): symbols, then "="
     p = W_E.shape[0] - 1
-    # groklab's vocabulary: symbols 0..p-1, the operation token p (unused by the "ab=" layout), "=" p + 1
     W_E = torch.cat([W_E[:p], torch.zeros_like(W_E[:1]), W_E[p:]])
-    out = {"W_E": W_E, "W_pos": sd["pos_embed.W_pos"], "W_U": sd["unembed.W_U"][:, :n_classes]}
+    out = {"embed.W_E": W_E, "pos_embed.W_pos": sd["pos_embed.W_pos"], "unembed.W_U": sd["unembed.W_U"][:, :n_classes]}
     layers = sorted({int(k.split(".")[1]) for k in sd if k.startswith("blocks.")})
     for l in layers:
         b = f"blocks.{l}."
+        H, dh, d = sd[b + "attn.W_Q"].shape
         for name in ("W_Q", "W_K", "W_V"):
-            w = sd[b + f"attn.{name}"]  # (H, dh, d)
-            out[f"blocks_{l}_{name}"] = w.permute(2, 0, 1).reshape(w.shape[2], -1)  # (d, H dh)
-        out[f"blocks_{l}_W_O"] = sd[b + "attn.W_O"].T  # (H dh, d)
-        out[f"blocks_{l}_W_in"] = sd[b + "mlp.W_in"].T
-        out[f"blocks_{l}_b_in"] = sd[b + "mlp.b_in"]
-        out[f"blocks_{l}_W_out"] = sd[b + "mlp.W_out"].T
-        out[f"blocks_{l}_b_out"] = sd[b + "mlp.b_out"]
+            out[b + f"attn.{name}"] = sd[b + f"attn.{name}"].transpose(1, 2)  # (H, dh, d) -> (H, d, dh)
+        out[b + "attn.W_O"] = sd[b + "attn.W_O"].T.reshape(H, dh, d)  # (d, H dh) -> (H, dh, d)
+        out[b + "mlp.W_in"] = sd[b + "mlp.W_in"].T
+        out[b + "mlp.b_in"] = sd[b + "mlp.b_in"]
+        out[b + "mlp.W_out"] = sd[b + "mlp.W_out"].T
+        out[b + "mlp.b_out"] = sd[b + "mlp.b_out"]
     return {k: v.detach().clone().contiguous() for k, v in out.items()}
 
 
@@ -177,9 +137,9 @@ def import_nanda_checkpoint(path: str | Path, run_dir: str | Path, checkpoint_ev
     ``test_losses`` (one a step) and ``config`` with ``p``) as a groklab run directory of the
     ``nanda2023`` preset, its sizes (d_model, heads, d_mlp, layers) and dtype read off the
     weights: the weights at their steps, the losses as ``train_loss``/``val_loss``. The split
-    is groklab's nanda2023 split (their code's ``random.shuffle`` split is not reproduced), so
-    groklab's val metrics of the imported weights use another held-out set than their
-    ``test_losses``. Returns the run directory."""
+    is theirs: ``task.split = "python_shuffle"`` with their ``seed`` and ``frac_train`` (from
+    the checkpoint's ``config``; their defaults 0 and 0.3), so groklab's val metrics of the
+    imported weights use their held-out pairs. Returns the run directory."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
         raise ConfigError("PATH", str(path), "not a checkpoint in Nanda et al.'s layout (no 'model' key)")
@@ -190,9 +150,13 @@ def import_nanda_checkpoint(path: str | Path, run_dir: str | Path, checkpoint_ev
     except KeyError as e:
         raise ConfigError("PATH", str(path), f"no {e} in its 'model' state dict: not Nanda et al.'s layout") from None
     n_layers = len({k.split(".")[1] for k in final if k.startswith("blocks.")})
-    p = int((ckpt.get("config") or {}).get("p", 113))
+    their = ckpt.get("config") or {}
+    p = int(their.get("p", 113))
     dtype = str(final["embed.W_E"].dtype).replace("torch.", "")
-    cfg = apply_overrides(get_preset("nanda2023"), [f"task.p={p}", "train.seeds=[0]", f"model.d_model={d}",
+    cfg = apply_overrides(get_preset("nanda2023"), [f"task.p={p}", "task.split=python_shuffle",
+                                                     f"task.split_seed={int(their.get('seed', 0))}",
+                                                     f"task.fraction={float(their.get('frac_train', 0.3))}",
+                                                     "train.seeds=[0]", f"model.d_model={d}",
                                                      f"model.n_heads={H}", f"model.d_mlp={d_mlp}",
                                                      f"model.n_layers={n_layers}", f"model.dtype={dtype}"])
     task = make_task(cfg.task)
@@ -217,4 +181,4 @@ def import_nanda_checkpoint(path: str | Path, run_dir: str | Path, checkpoint_ev
 
 
 __all__ = ["tl_config", "tl_state_dict", "to_transformer_lens", "export_transformer_lens", "nanda_to_groklab",
-           "import_nanda_checkpoint", "TO_TL"]
+           "import_nanda_checkpoint"]

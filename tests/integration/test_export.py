@@ -30,7 +30,7 @@ def run_dir(tmp_path_factory):
     cmd = [sys.executable, "-m", "groklab.cli"]
     runs = tmp_path_factory.mktemp("export")
     cli(cmd, "train", "--preset", "fastest", "--set", "train.seeds=[0,1]", "--set", "train.steps=120",
-        "--set", "train.stop_val_acc=none", "--set", 'train.log_to=["tensorboard","mlflow"]',
+        "--set", "train.stop_val_acc=none", "--set", 'train.log_to=["tensorboard","mlflow","wandb"]',
         "--runs-dir", str(runs), "--name", "r", "-q")
     cli(cmd, "plot", str(runs / "r"))  # a figure to travel as an artifact
     return runs / "r"
@@ -102,12 +102,16 @@ def test_export_mlflow_reads_back_equal(run_dir, tmp_path):
 def test_live_logging_equals_the_run_and_survives_a_resume(run_dir, groklab_cmd):
     assert_equal_series(read_tensorboard(run_dir / "tensorboard" / "r"), parquet_series(run_dir), float32=True)
     assert_equal_series(read_mlflow(run_dir / "mlflow")[0], parquet_series(run_dir))
+    assert_equal_series(read_wandb(run_dir / "wandb")[0], parquet_series(run_dir))
     cli(groklab_cmd, "train", "--resume", str(run_dir), "--set", "train.steps=200", "-q")
     want = parquet_series(run_dir)
     assert max(want[(0, "val_acc")].index) == 200
     assert_equal_series(read_tensorboard(run_dir / "tensorboard" / "r"), want, float32=True)
     got, runs = read_mlflow(run_dir / "mlflow")
     assert len(runs) == 2  # the resumed run logs into the same two MLflow runs
+    assert_equal_series(got, want)
+    got, parts = read_wandb(run_dir / "wandb")  # W&B: a second offline part of each member's run id
+    assert len(parts) == 2 and all(len(p) == 2 for p in parts.values()), parts
     assert_equal_series(got, want)
 
 
@@ -145,18 +149,18 @@ def wandb_records(path):
             part = data if kind == 2 else part + data
 
 
-def test_export_wandb_offline_reads_back_equal(run_dir, tmp_path):
+def read_wandb(root) -> tuple[dict[tuple[int, str], pd.Series], dict[str, list]]:
+    """Every offline W&B run under ``root``, parts of one run id (a resumed run's) joined:
+    the scalars per (member, name), each step once, and the offline directories per run id."""
     import json
 
-    pytest.importorskip("wandb", reason="W&B is the optional extra groklab[wandb]")
-    export_run(run_dir, "wandb", tmp_path / "wb")
-    files = sorted((tmp_path / "wb" / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(files) == 2  # one W&B run per member
-    got = {}
-    for f in files:
-        hist, cfg = [], {}
+    got, parts = {}, {}
+    for f in sorted(root.glob("wandb/offline-run-*/run-*.wandb")):
+        hist, cfg, run_id = [], {}, None
         for rec in wandb_records(f):
             kind = rec.WhichOneof("record_type")
+            if kind == "run":
+                run_id = rec.run.run_id
             if kind in ("config", "run"):  # the config travels in the run record, and in updates
                 upd = rec.config.update if kind == "config" else rec.run.config.update
                 cfg.update({u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in upd})
@@ -164,8 +168,19 @@ def test_export_wandb_offline_reads_back_equal(run_dir, tmp_path):
                 hist.append({it.key or "/".join(it.nested_key): json.loads(it.value_json) for it in rec.history.item})
         e = int(cfg["member"])
         assert cfg["preset"] == "fastest" and cfg["train.steps"] in (120, 200)
+        parts.setdefault(run_id, []).append(f.parent.name)
         for h in hist:
             for k, v in h.items():
                 if not k.startswith("_") and not k.startswith("figures/"):
-                    got.setdefault((e, k), {})[h["_step"]] = float(v)
-    assert_equal_series({k: pd.Series(v).sort_index() for k, v in got.items()}, parquet_series(run_dir))
+                    series = got.setdefault((e, k), {})
+                    assert h["_step"] not in series, (e, k, h["_step"])  # no step twice across parts
+                    series[h["_step"]] = float(v)
+    return {k: pd.Series(v).sort_index() for k, v in got.items()}, parts
+
+
+def test_export_wandb_offline_reads_back_equal(run_dir, tmp_path):
+    pytest.importorskip("wandb", reason="W&B is the optional extra groklab[wandb]")
+    export_run(run_dir, "wandb", tmp_path / "wb")
+    got, parts = read_wandb(tmp_path / "wb")
+    assert len(parts) == 2 and all(len(p) == 1 for p in parts.values())  # one W&B run per member
+    assert_equal_series(got, parquet_series(run_dir))

@@ -3,7 +3,10 @@
 table filled, a screenshot that is not blank — for a run (with Nanda phases and measures), a
 sweep (a phase diagram) and a bench. And the check itself fails when a figure is missing.
 
-Set GROKLAB_SCREENSHOTS=DIR to keep the screenshots."""
+Set GROKLAB_SCREENSHOTS=DIR to keep the screenshots. The README's screenshots (docs/report_*.png)
+are taken by :func:`test_docs_screenshot`, on the directories named by GROKLAB_DOCS_RUN,
+GROKLAB_DOCS_SWEEP and GROKLAB_DOCS_BENCH (``benchmarks/report_screenshots.py`` sets them:
+the 40,000-step nanda2023 run, the toy phase diagram, a bench); without them it skips."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from groklab.bench import bench
 from groklab.config import apply_overrides
 from groklab.presets import get_preset
 from groklab.report.browser import check_report, find_chromium
-from groklab.report.html import write_report
+from groklab.report.html import measure_groups, write_report
 from groklab.report.plots import plot_compare
 from groklab.sweep import SweepSpec, run_sweep
 from groklab.training.loop import train
@@ -120,6 +123,27 @@ def test_bench_report_in_chromium(dirs, tmp_path):
                        screenshot=shot(tmp_path, "bench.png"))
     assert_clean(res)
     assert res.tables["ranking"] == 2 and res.figures["val-acc-vs-seconds"] == 2
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep", "bench"])
+def test_docs_screenshot(kind, tmp_path):
+    path = os.environ.get(f"GROKLAB_DOCS_{kind.upper()}")
+    if not path:
+        pytest.skip(f"the README's {kind} screenshot: GROKLAB_DOCS_{kind.upper()}=DIR names its directory "
+                    "(benchmarks/report_screenshots.py sets it)")
+    path = Path(path)
+    if kind == "run":
+        names = pd.read_parquet(path / "metrics.parquet", columns=["name"])["name"].unique().tolist()
+        figures, tables = ["curves", *[f"measure-{g}" for g in measure_groups(names)], "fourier"], ["summary", "config"]
+    elif kind == "sweep":
+        figures, tables = ["phase-diagram", "heatmap-val-acc", "heatmap-step-val-99"], ["runs"]
+    else:
+        figures, tables = ["val-acc-vs-seconds"], ["ranking", "runs"]
+    write_report(path, tmp_path / f"{kind}.html")
+    res = check_report(tmp_path / f"{kind}.html", figures=figures, tables=tables,
+                       screenshot=Path(os.environ.get("GROKLAB_SCREENSHOTS", "docs")) / f"report_{kind}.png")
+    assert_clean(res)
+    assert set(res.figures) >= set(figures) and all(res.figures[f] > 0 for f in figures)
 
 
 def test_compare_in_chromium_and_as_png(dirs, tmp_path, groklab_inproc):

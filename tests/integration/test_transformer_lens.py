@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import groklab
 from groklab.config import ConfigError, apply_overrides
@@ -93,6 +96,13 @@ def test_import_nanda_checkpoint_gives_their_logits(tmp_path):
         with torch.no_grad():
             got = model(tokens)[0]
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+    # their split: random.seed(seed); random.shuffle of the (i, j) pairs; the first 30% train
+    import random
+    pairs = [(i, j, 23) for i in range(23) for j in range(23)]
+    random.seed(0)
+    random.shuffle(pairs)
+    want_train = sorted(i * 23 + j for i, j, _ in pairs[: int(0.3 * len(pairs))])
+    assert run.config.task.split == "python_shuffle" and run.task.train_idx.tolist() == want_train
 
 
 def test_import_refuses_another_layout(tmp_path):
@@ -102,17 +112,51 @@ def test_import_refuses_another_layout(tmp_path):
     assert not (tmp_path / "run").exists()  # nothing written
 
 
-def test_tl_state_dict_is_one_reshape_per_tensor():
+def test_parameters_carry_transformer_lens_names_and_per_head_shapes():
     cfg = apply_overrides(get_preset("power2022"), ["task.p=11", "model.d_model=16", "model.n_heads=2", "model.d_mlp=32",
                                         "train.seeds=[0,1]"])
     task = make_task(cfg.task)
     model = build_model(cfg, task, torch.device("cpu"))
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    assert shapes["blocks.1.attn.W_Q"] == (2, 2, 16, 8) and shapes["blocks.0.attn.W_O"] == (2, 2, 8, 16)
+    assert shapes["embed.W_E"][1:] == (task.vocab_size, 16) and shapes["unembed.W_U"] == (2, 16, task.n_classes)
+    assert {"blocks.1.ln2.b", "ln_final.w", "blocks.0.mlp.W_in"} <= set(shapes)
     sd = tl_state_dict(model, member=1)
-    assert sd["blocks.1.attn.W_Q"].shape == (2, 16, 8) and sd["blocks.0.attn.W_O"].shape == (2, 8, 16)
-    Wq = model.blocks_1_W_Q[1].detach()
-    for h in range(2):  # head h's queries are columns h*dh:(h+1)*dh of groklab's matrix
-        torch.testing.assert_close(sd["blocks.1.attn.W_Q"][h], Wq[:, h * 8:(h + 1) * 8], rtol=0, atol=0)
-    assert "ln_final.w" in sd and "blocks.1.ln2.b" in sd and float(sd["unembed.b_U"].abs().sum()) == 0
+    for name, p in model.named_parameters():  # one line per tensor: the member's slice
+        assert torch.equal(sd[name], p[1].detach())
+    assert float(sd["unembed.b_U"].abs().sum()) == 0 and sd["blocks.0.attn.b_Q"].shape == (2, 8)
+    # the products' whole matrices: head h's queries are columns h*dh:(h+1)*dh
+    Wq = model.p(1, "W_Q")[1].detach()
+    for h in range(2):
+        assert torch.equal(Wq[:, h * 8:(h + 1) * 8], model.blocks[1].attn.W_Q[1, h].detach())
+
+
+LEGACY = Path(__file__).parent.parent / "data" / "transformer_v0"
+
+
+def test_a_run_written_before_the_transformer_lens_layout_loads_and_resumes(tmp_path):
+    """tests/data/transformer_v0: a 2-layer layer-norm transformer with Grokfast, 2 members, 30
+    steps, written by the code before this layout (442bbba: flat names, whole (d, d) attention
+    matrices, flat optimizer and Grokfast state in that order), with that code's logits."""
+    old = tmp_path / "old"
+    shutil.copytree(LEGACY, old)
+    run = groklab.load_run(old)
+    with torch.no_grad():
+        logits = run.model()(run.task.tokens)
+    assert torch.equal(logits, load_file(LEGACY / "old_code_logits.safetensors")["logits"])  # bit for bit
+    assert groklab.load_run(old).to_transformer_lens is not None
+    # resumed with today's code for 10 more steps = today's code for 40 steps from scratch
+    cli("train", "--resume", str(old), "--set", "train.steps=40", "-q")
+    new = groklab.train(apply_overrides(run.config, ["train.steps=40"]), tmp_path / "new", progress=False)
+    a, b = groklab.load_run(old).metrics, groklab.load_run(new.path).metrics
+    keys = ["step", "member", "name"]
+    both = a.merge(b, on=keys, suffixes=("_old", "_new"))
+    both = both[~both["name"].str.startswith(("time", "weight_norm."))]  # wall-clock; per-tensor names changed
+    assert both["step"].max() == 40 and len(both) > 40
+    norm = both["name"] == "weight_norm"  # one sum over every coordinate, now in another order: last bits
+    np.testing.assert_allclose(both.loc[norm, "value_old"], both.loc[norm, "value_new"], rtol=1e-6)
+    same = both[~norm]  # losses, accuracies, everything else: bit for bit
+    assert (same["value_old"] == same["value_new"]).all(), same[same["value_old"] != same["value_new"]]
 
 
 # ----------------------------------------------------------------------------- with TransformerLens

@@ -282,9 +282,9 @@ def test_groups_from_a_real_model():
     for p in model.parameters():
         p.grad = torch.ones_like(p)
     opt.step(torch.tensor([True]))
-    assert torch.equal(model.W_E.detach(), before["W_E"])  # embed lr x 0
-    close(model.W_U.detach(), before["W_U"] - 0.1, rtol=1e-14, atol=1e-15)
-    close(model.W_pos.detach(), before["W_pos"] - 0.1, rtol=1e-14, atol=1e-15)
+    assert torch.equal(model.W_E.detach(), before["embed.W_E"])  # embed lr x 0
+    close(model.W_U.detach(), before["unembed.W_U"] - 0.1, rtol=1e-14, atol=1e-15)
+    close(model.W_pos.detach(), before["pos_embed.W_pos"] - 0.1, rtol=1e-14, atol=1e-15)
 
 
 # --------------------------------------------------------------------------- state

@@ -207,7 +207,7 @@ def test_init_scale_multiplies_normal_weights(kind):
     kinds = {s.init for s in one.specs.values()}
     assert "normal" in kinds and "zeros" in kinds
     for name, spec in one.specs.items():
-        p1, p2, p3 = getattr(one, name), getattr(two, name), getattr(three, name)
+        p1, p2, p3 = (m.get_parameter(name) for m in (one, two, three))
         if spec.init == "normal":
             assert torch.equal(p2, 2 * p1), name  # x2 is exact in floating point
             assert torch.allclose(p3, 3 * p1, rtol=1e-6, atol=0), name
@@ -219,22 +219,23 @@ def test_init_scale_multiplies_normal_weights(kind):
 def test_per_member_init_scale():
     _, _, m = make("train.seeds=[7,7]", "model.init_scale=[1.0,0.5]")
     assert torch.equal(m.W_E[1], 0.5 * m.W_E[0])
-    assert torch.equal(m.blocks_0_b_in[1], m.blocks_0_b_in[0])
+    b_in = m.get_parameter("blocks.0.mlp.b_in")
+    assert torch.equal(b_in[1], b_in[0])
 
 
 def test_normal_init_std_is_fan_in():
     _, _, m = make("model.d_model=32", "model.d_mlp=128", "model.dtype=float64")
-    w_in, w_out = m.blocks_0_W_in.detach()[0], m.blocks_0_W_out.detach()[0]  # (32, 128), (128, 32)
+    w_in, w_out = m.blocks[0].mlp.W_in.detach()[0], m.blocks[0].mlp.W_out.detach()[0]  # (32, 128), (128, 32)
     assert abs(float(w_in.std()) - 1 / math.sqrt(32)) < 0.05 / math.sqrt(32)
     assert abs(float(w_out.std()) - 1 / math.sqrt(128)) < 0.05 / math.sqrt(128)
-    assert torch.equal(m.blocks_0_b_in, torch.zeros_like(m.blocks_0_b_in))
+    assert torch.equal(m.blocks[0].mlp.b_in, torch.zeros_like(m.blocks[0].mlp.b_in))
 
 
 def test_param_groups_embed():
     _, _, m = make()
     groups = m.param_groups()
-    assert groups["W_E"] == "embed"
-    assert {n for n, g in groups.items() if g == "embed"} == {"W_E"}
+    assert groups["embed.W_E"] == "embed"
+    assert {n for n, g in groups.items() if g == "embed"} == {"embed.W_E"}
     assert set(groups) == {n for n, _ in m.named_parameters()}
 
 
@@ -350,9 +351,9 @@ def test_nanda_init_scales_w_out_and_w_u_only():
     pf, pn = dict(fan.named_parameters()), dict(nanda.named_parameters())
     d, d_mlp, C = 16, 64, task.n_classes
     for name in pf:
-        if name == "blocks_0_W_out":
+        if name == "blocks.0.mlp.W_out":
             ratio = math.sqrt(d_mlp / d)
-        elif name == "W_U":
+        elif name == "unembed.W_U":
             ratio = math.sqrt(d / C)
         else:
             assert torch.equal(pf[name], pn[name]), name

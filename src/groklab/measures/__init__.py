@@ -87,7 +87,7 @@ def _fourier_ok(model, task) -> bool:
 
 
 def _neurons_ok(model, task) -> bool:
-    return is_zp(task) and (hasattr(model, "blocks_0_W_in") or getattr(model, "n_dec", 0) > 1)
+    return is_zp(task) and ("blocks.0.mlp.W_in" in model.specs or getattr(model, "n_dec", 0) > 1)
 
 
 def _restricted_ok(model, task) -> bool:

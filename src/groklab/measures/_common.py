@@ -26,6 +26,12 @@ def has_embedding(model, task) -> bool:
     return isinstance(W, torch.Tensor) and W.dim() == 3 and W.shape[1] >= task.n_symbols
 
 
+def embedding_name(model) -> str:
+    """The embedding's parameter name: TransformerLens's ``embed.W_E`` on the transformer,
+    ``W_E`` on the MLP models."""
+    return "embed.W_E" if "embed.W_E" in model.specs else "W_E"
+
+
 def embedding(model, task) -> torch.Tensor:
     """The symbols' embedding rows, (E, n_symbols, d), float64."""
     return model.W_E.detach()[:, : task.n_symbols].double()

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from groklab.measures._common import embedding, grid_logits, grid_tokens, unembedding
+from groklab.measures._common import embedding, embedding_name, grid_logits, grid_tokens, unembedding
 
 REL_THRESHOLD = 1.5
 MAX_KEY = 8
@@ -390,7 +390,7 @@ def frequency_ablation(model, task, key_freqs=None, rel_threshold: float = REL_T
     def run(remove_freqs: list[list[int]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         new_sym = ablate_frequencies(sym, [_freq_rows(p, fs) for fs in remove_freqs]).to(W.dtype)
         W_new = torch.cat([new_sym, W[:, p:]], dim=1)  # (E, V, d)
-        logits = torch.func.functional_call(model, {"W_E": W_new}, (task.tokens,))  # (E, N, C)
+        logits = torch.func.functional_call(model, {embedding_name(model): W_new}, (task.tokens,))  # (E, N, C)
         return {"": _loss_acc(logits[:, task.train_idx], task.c[task.train_idx]),
                 "_all": _loss_acc(logits, task.c)}
 

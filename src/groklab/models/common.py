@@ -23,6 +23,33 @@ class ParamSpec:
     init: str = "normal"  # normal (N(0, std^2)) | uniform (U(-std, std)) | zeros | ones
     std: float = 1.0  # the normal's std, or the uniform's bound
     group: str = "body"  # "embed" params get optim.embed_lr_mult / embed_wd_mult
+    # How the init's draw becomes the stored layout: "same", or per head as TransformerLens
+    # keeps attention ("heads_in": a (d, H*dh) draw stored (H, d, dh); "heads_out": a
+    # (H*dh, d) draw stored (H, dh, d)), so a per-head parameter starts where the whole
+    # (d, d) matrix of earlier versions started, number for number.
+    layout: str = "same"
+
+
+def drawn_shape(spec: ParamSpec) -> tuple[int, ...]:
+    """The shape the init draws for ``spec`` (see ``ParamSpec.layout``)."""
+    if spec.layout == "heads_in":
+        H, d, dh = spec.shape
+        return (d, H * dh)
+    if spec.layout == "heads_out":
+        H, dh, d = spec.shape
+        return (H * dh, d)
+    return spec.shape
+
+
+def to_layout(w: torch.Tensor, spec: ParamSpec) -> torch.Tensor:
+    """A drawn (or a whole-matrix) tensor, leading axes kept, in ``spec``'s stored layout."""
+    lead = w.shape[: w.dim() - 2]
+    if spec.layout == "heads_in":
+        H, d, dh = spec.shape
+        return w.reshape(*lead, d, H, dh).transpose(-3, -2)
+    if spec.layout == "heads_out":
+        return w.reshape(*lead, *spec.shape)
+    return w
 
 
 class EnsembleModule(nn.Module):
@@ -34,8 +61,16 @@ class EnsembleModule(nn.Module):
         self.specs: dict[str, ParamSpec] = {}
 
     def declare(self, name: str, spec: ParamSpec) -> None:
+        """A parameter; a dotted name ("blocks.0.attn.W_Q") nests it in plain submodules,
+        made on first use, so that state-dict keys are that name."""
         self.specs[name] = spec
-        self.register_parameter(name, nn.Parameter(torch.empty(self.E, *spec.shape)))
+        *path, leaf = name.split(".")
+        mod: nn.Module = self
+        for part in path:
+            if part not in mod._modules:
+                mod.add_module(part, nn.Module())
+            mod = mod._modules[part]
+        mod.register_parameter(leaf, nn.Parameter(torch.empty(self.E, *spec.shape)))
 
     @torch.no_grad()
     def initialise(self, seeds: list[int], init_scales: list[float], dtype: torch.dtype) -> None:
@@ -45,21 +80,36 @@ class EnsembleModule(nn.Module):
         for e, (seed, alpha) in enumerate(zip(seeds, init_scales)):
             g = torch.Generator().manual_seed(int(seed))
             for name, spec in self.specs.items():
+                shape = drawn_shape(spec)
                 if spec.init == "normal":
-                    w = torch.randn(spec.shape, generator=g, dtype=torch.float64) * (spec.std * alpha)
+                    w = torch.randn(shape, generator=g, dtype=torch.float64) * (spec.std * alpha)
                 elif spec.init == "uniform":
-                    u = torch.rand(spec.shape, generator=g, dtype=torch.float64)
+                    u = torch.rand(shape, generator=g, dtype=torch.float64)
                     w = (u * 2 - 1) * (spec.std * alpha)
                 elif spec.init == "zeros":
-                    w = torch.zeros(spec.shape, dtype=torch.float64)
+                    w = torch.zeros(shape, dtype=torch.float64)
                 else:
-                    w = torch.ones(spec.shape, dtype=torch.float64)
-                getattr(self, name).data[e] = w.to(getattr(self, name).dtype)
+                    w = torch.ones(shape, dtype=torch.float64)
+                param = self.get_parameter(name)
+                param.data[e] = to_layout(w, spec).to(param.dtype)
         self.to(dtype)
 
     def param_groups(self) -> dict[str, str]:
         """name -> group ("embed" | "body")."""
         return {n: s.group for n, s in self.specs.items()}
+
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weights saved by an earlier layout of this model, in the current one (a model
+        whose layout never changed returns them as they are)."""
+        return state
+
+    def upgrade_flat(self, flat: torch.Tensor) -> torch.Tensor:
+        """A per-coordinate state (.., P) of an earlier layout (optimizer moments, method
+        buffers), in the current coordinate order."""
+        return flat
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        return super().load_state_dict(self.upgrade_state_dict(dict(state_dict)), strict=strict, assign=assign)
 
 
 def gather_rows(table: torch.Tensor, idx: torch.Tensor, per_member: bool) -> torch.Tensor:

@@ -1,13 +1,18 @@
 """Decoder-only transformer with a leading ensemble axis E, and an exact fast path.
 
 Shapes: E members, N sequences, T positions, d = d_model, H heads of size dh = d / H,
-C output classes, V vocabulary. Parameters (per member, E axis first):
+C output classes, V vocabulary. Parameters carry TransformerLens's names and per-head
+shapes, the member axis E first (``model.state_dict()`` keys are TL's keys):
 
-    W_E (V, d)   W_pos (T, d)                      embeddings (learned positions)
-    blocks_{l}_W_Q/W_K/W_V (d, d)  _W_O (d, d)     attention (no biases, as Nanda et al.)
-    blocks_{l}_W_in (d, d_mlp) _b_in  _W_out (d_mlp, d) _b_out      MLP
-    blocks_{l}_ln1_w/_b, _ln2_w/_b, lnf_w/_b       pre-LN (only if layer_norm)
-    W_U (d, C)                                     untied unembedding
+    embed.W_E (V, d)   pos_embed.W_pos (T, d)            embeddings (learned positions)
+    blocks.{l}.attn.W_Q/W_K/W_V (H, d, dh)  .W_O (H, dh, d)  attention (no biases, as Nanda et al.)
+    blocks.{l}.mlp.W_in (d, d_mlp) .b_in  .W_out (d_mlp, d) .b_out      MLP
+    blocks.{l}.ln1.w/.b, ln2.w/.b, ln_final.w/.b      pre-LN (only if layer_norm)
+    unembed.W_U (d, C)                                untied unembedding
+
+The products use each attention matrix whole, (d, d) with the heads side by side
+(:meth:`Transformer.p`); run directories written before this layout (flat names such as
+``blocks_0_W_Q``, whole matrices) load through :meth:`Transformer.upgrade_state_dict`.
 
 Init (``init``): every matrix N(0, 1/fan_in) ("fan_in"), or as Nanda et al.'s code
 ("nanda": W_out N(0, 1/d) and W_U N(0, 1/C) instead).
@@ -39,14 +44,17 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from groklab.models.common import (
     ACTS,
     EnsembleModule,
     ParamSpec,
+    drawn_shape,
     gather_rows,
     layer_norm,
     linear,
+    to_layout,
 )
 from groklab.models.row_attention import broadcast_attention, row_attention
 
@@ -72,31 +80,76 @@ class Transformer(EnsembleModule):
         self.L, self.d, self.H, self.d_mlp = n_layers, d_model, n_heads, d_mlp
         self.dh = d_model // n_heads
         self.act_name, self.ln, self.impl = act, layer_norm, impl
-        d = d_model
-        self.declare("W_E", ParamSpec((vocab_size, d), std=1 / math.sqrt(d), group="embed"))
-        self.declare("W_pos", ParamSpec((n_ctx, d), std=1 / math.sqrt(d)))
+        d, H, dh = d_model, n_heads, self.dh
+        self.declare("embed.W_E", ParamSpec((vocab_size, d), std=1 / math.sqrt(d), group="embed"))
+        self.declare("pos_embed.W_pos", ParamSpec((n_ctx, d), std=1 / math.sqrt(d)))
+        self.blocks = nn.ModuleList(nn.Module() for _ in range(n_layers))  # model.blocks[l].attn.W_Q, as TL
         for l in range(n_layers):
-            for name in ("W_Q", "W_K", "W_V", "W_O"):
-                self.declare(f"blocks_{l}_{name}", ParamSpec((d, d), std=1 / math.sqrt(d)))
-            self.declare(f"blocks_{l}_W_in", ParamSpec((d, d_mlp), std=1 / math.sqrt(d)))
-            self.declare(f"blocks_{l}_b_in", ParamSpec((d_mlp,), init="zeros"))
+            for name in ("W_Q", "W_K", "W_V"):
+                self.declare(f"blocks.{l}.attn.{name}", ParamSpec((H, d, dh), std=1 / math.sqrt(d), layout="heads_in"))
+            self.declare(f"blocks.{l}.attn.W_O", ParamSpec((H, dh, d), std=1 / math.sqrt(d), layout="heads_out"))
+            self.declare(f"blocks.{l}.mlp.W_in", ParamSpec((d, d_mlp), std=1 / math.sqrt(d)))
+            self.declare(f"blocks.{l}.mlp.b_in", ParamSpec((d_mlp,), init="zeros"))
             # Nanda et al.'s code draws every matrix with std 1/sqrt(d_model) but W_U
             out_std = 1 / math.sqrt(d if init == "nanda" else d_mlp)
-            self.declare(f"blocks_{l}_W_out", ParamSpec((d_mlp, d), std=out_std))
-            self.declare(f"blocks_{l}_b_out", ParamSpec((d,), init="zeros"))
+            self.declare(f"blocks.{l}.mlp.W_out", ParamSpec((d_mlp, d), std=out_std))
+            self.declare(f"blocks.{l}.mlp.b_out", ParamSpec((d,), init="zeros"))
             if layer_norm:
                 for ln in ("ln1", "ln2"):
-                    self.declare(f"blocks_{l}_{ln}_w", ParamSpec((d,), init="ones"))
-                    self.declare(f"blocks_{l}_{ln}_b", ParamSpec((d,), init="zeros"))
+                    self.declare(f"blocks.{l}.{ln}.w", ParamSpec((d,), init="ones"))
+                    self.declare(f"blocks.{l}.{ln}.b", ParamSpec((d,), init="zeros"))
         if layer_norm:
-            self.declare("lnf_w", ParamSpec((d,), init="ones"))
-            self.declare("lnf_b", ParamSpec((d,), init="zeros"))
-        self.declare("W_U", ParamSpec((d, n_classes), std=1 / math.sqrt(n_classes if init == "nanda" else d)))
+            self.declare("ln_final.w", ParamSpec((d,), init="ones"))
+            self.declare("ln_final.b", ParamSpec((d,), init="zeros"))
+        self.declare("unembed.W_U", ParamSpec((d, n_classes), std=1 / math.sqrt(n_classes if init == "nanda" else d)))
+        self._legacy = _legacy_names(n_layers, layer_norm)
 
     # ------------------------------------------------------------------ pieces
 
+    W_E = property(lambda self: self.embed.W_E)  # (E, V, d)
+    W_pos = property(lambda self: self.pos_embed.W_pos)  # (E, T, d)
+    W_U = property(lambda self: self.unembed.W_U)  # (E, d, C)
+    lnf_w = property(lambda self: self.ln_final.w)
+    lnf_b = property(lambda self: self.ln_final.b)
+
     def p(self, l: int, name: str) -> torch.Tensor:
-        return getattr(self, f"blocks_{l}_{name}")
+        """Block l's parameter by its short name (W_Q .. W_O, W_in .. b_out, ln1_w ..). The
+        attention weights come as the whole (E, d, d) matrices the products use: W_Q, W_K,
+        W_V with the heads side by side in the columns ((E, H, d, dh) -> (E, d, H dh), a
+        copy), W_O with the heads stacked in the rows ((E, H, dh, d) -> (E, H dh, d), a view)."""
+        sub, leaf = _BLOCK[name].split(".")
+        w = getattr(getattr(self.blocks[l], sub), leaf)  # a tensor, under functional_call too
+        if name == "W_O":
+            return w.reshape(w.shape[0], self.d, self.d)
+        if name in ("W_Q", "W_K", "W_V"):
+            return w.transpose(1, 2).reshape(w.shape[0], self.d, self.d)
+        return w
+
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weights of runs written before the TransformerLens layout (flat names such as
+        ``blocks_0_W_Q``, whole (E, d, d) attention matrices) in today's names and shapes."""
+        if not any(k in self._legacy for k in state):
+            return state
+        out = {}
+        for k, v in state.items():
+            new = self._legacy.get(k, k)
+            out[new] = to_layout(v, self.specs[new]) if new in self.specs else v
+        return out
+
+    def upgrade_flat(self, flat: torch.Tensor) -> torch.Tensor:
+        """Per-coordinate state (.., P) written in the earlier layout's coordinate order (each
+        attention matrix whole, row-major), in today's order (per head)."""
+        parts, off = [], 0
+        for name, spec in self.specs.items():
+            n = math.prod(spec.shape)
+            seg = flat[..., off: off + n]
+            if spec.layout != "same":
+                seg = to_layout(seg.reshape(*seg.shape[:-1], *drawn_shape(spec)), spec).reshape(seg.shape)
+            parts.append(seg)
+            off += n
+        if off != flat.shape[-1]:
+            raise ValueError(f"a flat state of {flat.shape[-1]} coordinates for a model of {off}")
+        return torch.cat(parts, dim=-1)
 
     def _ln(self, x: torch.Tensor, l: int | None, which: str) -> torch.Tensor:
         if not self.ln:
@@ -318,6 +371,24 @@ class Transformer(EnsembleModule):
         if cache is not None:
             cache[f"blocks.{l}.mlp.hook_pre"], cache[f"blocks.{l}.mlp.hook_post"] = pre, post
         return torch.baddbmm(torch.baddbmm(x_u, z, W_O @ W_U), post, W_out @ W_U)  # (E, N, C)
+
+
+# A block's parameters: short name -> TransformerLens's name under ``blocks.{l}``.
+_BLOCK = {"W_Q": "attn.W_Q", "W_K": "attn.W_K", "W_V": "attn.W_V", "W_O": "attn.W_O",
+          "W_in": "mlp.W_in", "b_in": "mlp.b_in", "W_out": "mlp.W_out", "b_out": "mlp.b_out",
+          "ln1_w": "ln1.w", "ln1_b": "ln1.b", "ln2_w": "ln2.w", "ln2_b": "ln2.b"}
+
+
+def _legacy_names(n_layers: int, layer_norm: bool) -> dict[str, str]:
+    """The flat parameter names of earlier versions (run directories before the
+    TransformerLens layout) -> today's."""
+    names = {"W_E": "embed.W_E", "W_pos": "pos_embed.W_pos", "W_U": "unembed.W_U"}
+    for l in range(n_layers):
+        names.update({f"blocks_{l}_{k}": f"blocks.{l}.{v}" for k, v in _BLOCK.items()
+                      if layer_norm or not k.startswith("ln")})
+    if layer_norm:
+        names.update({"lnf_w": "ln_final.w", "lnf_b": "ln_final.b"})
+    return names
 
 
 def _rows_or_broadcast(table: torch.Tensor, rows: torch.Tensor, per_member: bool) -> torch.Tensor:

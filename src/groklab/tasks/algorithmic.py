@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from groklab.config import AlgorithmicConfig, ConfigError
+from groklab.config import SPLITS, AlgorithmicConfig, ConfigError
 from groklab.tasks.base import Task
 
 # --------------------------------------------------------------------------- operations
@@ -186,15 +187,23 @@ def table(op_id: str, p: int, dedupe_commutative: bool = False,
 
 def split_indices(n: int, fraction: float, kind: str, split_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Train/val row indices. ``random``: a permutation from its own generator; ``prefix``:
-    the first ``int(n * fraction)`` rows (the grokking-challenge thread's split)."""
+    the first ``int(n * fraction)`` rows (the grokking-challenge thread's split);
+    ``python_shuffle``: Nanda et al.'s (``progress-measures-paper``): ``random.seed(seed)``
+    then ``random.shuffle`` of the (a, b) pairs in (a, b) order, the first ``int(n *
+    fraction)`` for training (a shuffle's permutation depends on the list's length alone,
+    so shuffling the row numbers gives their pairs' order)."""
     n_train = min(max(int(n * fraction), 1), n - 1)
     if kind == "prefix":
         order = torch.arange(n)
     elif kind == "random":
         g = torch.Generator().manual_seed(split_seed)
         order = torch.randperm(n, generator=g)
+    elif kind == "python_shuffle":
+        rows = list(range(n))
+        random.Random(split_seed).shuffle(rows)
+        order = torch.tensor(rows)
     else:  # validated earlier; kept for direct callers
-        raise ConfigError("task.split", kind, "choose from random, prefix")
+        raise ConfigError("task.split", kind, f"choose from {', '.join(SPLITS)}")
     return order[:n_train].sort().values, order[n_train:].sort().values
 
 

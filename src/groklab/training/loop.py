@@ -126,6 +126,23 @@ def evaluate(model, task, loss_kind: str) -> dict[str, torch.Tensor]:
     return out
 
 
+def upgrade_resume(model, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A resume checkpoint written in an earlier layout of ``model``'s parameters, in today's:
+    the weights renamed and reshaped (``model.upgrade_state_dict``), and every per-coordinate
+    state (optimizer moments, method buffers: a last axis of the flat size P) reordered
+    (``model.upgrade_flat``). A checkpoint in today's layout comes back as it is."""
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    upgraded = model.upgrade_state_dict(weights)
+    if upgraded is weights:
+        return tensors
+    P = sum(p[0].numel() for p in model.parameters())
+    out = {f"model.{k}": v for k, v in upgraded.items()}
+    for k, v in tensors.items():
+        if not k.startswith("model."):
+            out[k] = model.upgrade_flat(v) if v.dim() >= 2 and v.shape[-1] == P else v
+    return out
+
+
 def idx_per_member(full_batch: bool, E: int) -> bool:
     """Whether a step's rows are per member, (E, B, ...): minibatches, at every E (a single
     run takes the ensemble's per-member path, so its members equal their single runs)."""
@@ -373,6 +390,7 @@ class Trainer:
         self.store.check_split(self.task)  # damaged or changed: stop before anything is written
         df = self.store.metrics()
         tensors, state = self.store.load_resume()
+        tensors = upgrade_resume(self.model, tensors)
         self.st = LoopState(**state["loop"])
         self.model.load_state_dict({k[6:]: v.to(self.device) for k, v in tensors.items() if k.startswith("model.")})
         self.opt.load_state_tensors({k: v.to(self.device) for k, v in tensors.items() if k.startswith("optim.")},
