@@ -30,7 +30,7 @@ from typing import Callable
 import pandas as pd
 
 from groklab import load_run
-from groklab.measures.phases import nanda_phases
+from groklab.phases import nanda_phases
 from groklab.rundir import read_summary
 from groklab.sweep import summarize
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-import pandas as pd
-
-
-from groklab.config import RunConfig
 from groklab.models import DTYPES, build_model
-from groklab.store import RunStore
+from groklab.store import RunFiles
 from groklab.tasks import make_task
 from groklab.transformer_lens import to_transformer_lens
 
 
-class Run:
-    """A run directory as Python objects.
+class Run(RunFiles):
+    """A run directory as Python objects: its files (:class:`groklab.store.RunFiles`), and
+    the task and the model they make.
 
     >>> run = groklab.load_run("runs/demo")
     >>> run.summary["members"][0]["step_val_99"]
@@ -24,43 +21,12 @@ class Run:
     >>> model = run.model()          # the last checkpoint; run.model(step=100) for another
     """
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.store = RunStore(self.path)
-        self.config  # fail early on a directory that is not a run
-
-    def __repr__(self) -> str:
-        s = self.summary or {}
-        return f"Run({str(self.path)!r}, status={s.get('status')!r}, steps={s.get('steps')})"
-
-    @cached_property
-    def config(self) -> RunConfig:
-        return self.store.config()
-
-    @property
-    def summary(self) -> dict | None:
-        return self.store.summary()
-
-    @property
-    def metrics(self) -> pd.DataFrame:
-        """Long format: step, member, name, value."""
-        return self.store.metrics()
-
-    def wide(self, member: int = 0) -> pd.DataFrame:
-        """One member's metrics, one column per name, indexed by step."""
-        df = self.metrics
-        return df[df["member"] == member].pivot_table(index="step", columns="name", values="value")
-
     @cached_property
     def task(self):
         """The task with the split this run used (checked against the saved indices)."""
         task = make_task(self.config.task, "cpu", DTYPES[self.config.model.dtype])  # data as the model's dtype
         self.store.check_split(task)
         return task
-
-    @property
-    def checkpoint_steps(self) -> list[int]:
-        return self.store.weight_steps()
 
     def model(self, step: int | None = None, device: str = "cpu", impl: str | None = None):
         """The ensemble model with the weights saved at ``step`` (default: the last)."""
@@ -71,7 +37,6 @@ class Run:
         if impl:
             model.impl = impl
         return model.eval()
-
 
     def to_transformer_lens(self, member: int = 0, step: int | None = None, device: str = "cpu"):
         """One member as a TransformerLens ``HookedTransformer`` (the extra ``groklab[tl]``),

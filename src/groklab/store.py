@@ -20,6 +20,11 @@ one, with one line saying so; any other damaged file raises :class:`RunDirError`
 before anything is written. A write that finds the disk full raises :class:`DiskFullError`
 naming the file, the previous complete files still in place. Loading never unpickles:
 safetensors, JSON and Parquet only.
+
+This module does not import torch: tensors are written through numpy and read by
+safetensors (which imports torch itself when asked for torch tensors), so that reading a
+run's config, summary, metrics and weights as arrays (:class:`RunFiles`: ``groklab report``)
+starts without it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -34,14 +40,18 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
-import torch
-from safetensors.torch import safe_open, save_file
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from groklab.config import RunConfig
 from groklab.rundir import CONFIG_FORMAT, LOCK, RunDirError, read_config, read_summary
+
+if TYPE_CHECKING:
+    import torch
 
 METRIC_COLUMNS = ["step", "member", "name", "value"]
 
@@ -93,14 +103,24 @@ def _fsync(path: str | Path) -> None:
         os.close(fd)
 
 
-def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in sorted name order."""
+def _sha256(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the arrays' names, dtypes (torch's names: "torch.float32"), shapes and
+    bytes, in sorted name order."""
     h = hashlib.sha256()
-    for k in sorted(tensors):
-        t = tensors[k].detach().contiguous().cpu()
-        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    for k in sorted(arrays):
+        a = arrays[k]
+        h.update(f"{k}|torch.{a.dtype.name}|{tuple(a.shape)}|".encode())
+        h.update(a.tobytes())  # C order, whatever the strides (np.ascontiguousarray would make a 0-d array 1-d)
     return h.hexdigest()
+
+
+def _numpy(tensors: dict[str, "torch.Tensor"]) -> dict[str, np.ndarray]:
+    return {k: v.detach().contiguous().cpu().numpy() for k, v in tensors.items()}
+
+
+def tensors_sha256(tensors: dict[str, "torch.Tensor"]) -> str:
+    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in sorted name order."""
+    return _sha256(_numpy(tensors))
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -112,26 +132,36 @@ def write_json(path: Path, obj: Any) -> None:
     _atomic(Path(path), w)
 
 
-def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    metadata = {**(metadata or {}), "sha256": tensors_sha256(tensors)}
-    _atomic(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
+def write_tensors(path: Path, tensors: dict[str, "torch.Tensor"], metadata: dict[str, str] | None = None) -> None:
+    arrays = _numpy(tensors)
+    metadata = {**(metadata or {}), "sha256": _sha256(arrays)}
+    _atomic(Path(path), lambda tmp: save_file(arrays, tmp, metadata=metadata))
 
 
-def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file, its checksum checked (files written
-    before checksums carry none and are read as they are). RunDirError naming the file
-    if it cannot be read or does not match."""
+def _read(path: Path, framework: str) -> tuple[dict, dict[str, str]]:
+    """Tensors ("pt") or arrays ("np") and metadata of a safetensors file, its checksum
+    checked (files written before checksums carry none and are read as they are).
+    RunDirError naming the file if it cannot be read or does not match."""
     try:
-        with safe_open(path, framework="pt") as f:
+        with safe_open(path, framework=framework) as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for a bad header or short file
         raise RunDirError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
     want = meta.get("sha256")
-    if want is not None and tensors_sha256(tensors) != want:
+    if want is not None and _sha256(_numpy(tensors) if framework == "pt" else tensors) != want:
         raise RunDirError(f"{path}: checksum mismatch (the file is damaged)")
     return tensors, meta
+
+
+def read_tensors(path: Path) -> tuple[dict[str, "torch.Tensor"], dict[str, str]]:
+    """Torch tensors and metadata of a safetensors file, checksum checked (:func:`_read`)."""
+    return _read(path, "pt")
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The same file's tensors as numpy arrays (no torch), checksum checked."""
+    return _read(path, "np")[0]
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -216,7 +246,7 @@ class RunStore:
 
     # creation
     @classmethod
-    def create(cls, path: str | Path, cfg: RunConfig, split: dict[str, torch.Tensor]) -> "RunStore":
+    def create(cls, path: str | Path, cfg: RunConfig, split: dict[str, "torch.Tensor"]) -> "RunStore":
         path = Path(path)
         if path.exists() and any(p.name != ".lock" for p in path.iterdir()):
             raise RunDirError(f"run directory {str(path)!r} already exists; use --resume or another --name")
@@ -247,19 +277,19 @@ class RunStore:
             raise RunDirError(f"{p}: damaged, its columns are {list(df.columns)}, not {METRIC_COLUMNS}")
         return df
 
-    def split(self) -> dict[str, torch.Tensor]:
+    def split(self) -> dict[str, "torch.Tensor"]:
         return read_tensors(self.path / "split.safetensors")[0]
 
     def check_split(self, task) -> None:
         """RunDirError unless the saved split (read and checksummed) is the one ``task`` makes."""
         saved = self.split()
-        if any(not torch.equal(saved[k], v.cpu()) for k, v in task.split_tensors().items()):
+        if any(not saved[k].equal(v.cpu()) for k, v in task.split_tensors().items()):
             raise RunDirError(f"{self.path / 'split.safetensors'}: differs from the split the config makes")
 
     def weight_steps(self) -> list[int]:
         return sorted(int(p.stem.split("_")[1]) for p in self.ckpt_dir.glob("step_*.safetensors"))
 
-    def load_weights(self, step: int | None = None) -> tuple[int, dict[str, torch.Tensor]]:
+    def load_weights(self, step: int | None = None) -> tuple[int, dict[str, "torch.Tensor"]]:
         steps = self.weight_steps()
         if not steps:
             raise RunDirError(f"{str(self.path)!r} has no saved weights")
@@ -269,7 +299,7 @@ class RunStore:
             raise RunDirError(f"no weights at step {step} in {str(self.path)!r}; saved steps: {steps}")
         return step, read_tensors(self.weights_path(step))[0]
 
-    def load_resume(self) -> tuple[dict[str, torch.Tensor], dict]:
+    def load_resume(self) -> tuple[dict[str, "torch.Tensor"], dict]:
         """The latest good resume checkpoint: the latest, or, if it is missing or damaged,
         the one before it (one line on stderr says so)."""
         if not self.has_resume():
@@ -291,7 +321,7 @@ class RunStore:
         return tensors, state
 
     @staticmethod
-    def _read_resume(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    def _read_resume(path: Path) -> tuple[dict[str, "torch.Tensor"], dict]:
         """One resume checkpoint's tensors and loop state; RunDirError if either is damaged."""
         tensors, meta = read_tensors(path)
         try:
@@ -317,15 +347,63 @@ class RunStore:
     def write_summary(self, summary: dict) -> None:
         write_json(self.path / "summary.json", summary)
 
-    def write_weights(self, step: int, weights: dict[str, torch.Tensor]) -> None:
+    def write_weights(self, step: int, weights: dict[str, "torch.Tensor"]) -> None:
         write_tensors(self.weights_path(step), weights)
 
-    def write_resume(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+    def write_resume(self, tensors: dict[str, "torch.Tensor"], state: dict) -> None:
         """The new latest resume checkpoint; the old latest becomes the previous one (unless
         it is of the same step, as when a run's last step is checkpointed twice)."""
         if self.resume_path.is_file() and self._resume_step(self.resume_path) != state["loop"]["step"]:
             os.replace(self.resume_path, self.prev_resume_path)
         write_tensors(self.resume_path, tensors, metadata={"state": json.dumps(state)})
+
+
+class RunFiles:
+    """A run directory's files as Python objects, read without torch: config, summary,
+    metrics, checkpoint steps and the weights as numpy arrays. :class:`groklab.run.Run` adds
+    the task and the model on top; ``groklab report`` needs only this."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.store = RunStore(self.path)
+        self.config  # fail early on a directory that is not a run
+
+    def __repr__(self) -> str:
+        s = self.summary or {}
+        return f"{type(self).__name__}({str(self.path)!r}, status={s.get('status')!r}, steps={s.get('steps')})"
+
+    @functools.cached_property
+    def config(self) -> RunConfig:
+        return self.store.config()
+
+    @property
+    def summary(self) -> dict | None:
+        return self.store.summary()
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """Long format: step, member, name, value."""
+        return self.store.metrics()
+
+    def wide(self, member: int = 0) -> pd.DataFrame:
+        """One member's metrics, one column per name, indexed by step."""
+        df = self.metrics
+        return df[df["member"] == member].pivot_table(index="step", columns="name", values="value")
+
+    @property
+    def checkpoint_steps(self) -> list[int]:
+        return self.store.weight_steps()
+
+    def arrays(self, step: int | None = None) -> tuple[int, dict[str, np.ndarray]]:
+        """The weights saved at ``step`` (default: the last) as numpy arrays, as saved (the
+        names of the version that wrote them)."""
+        steps = self.checkpoint_steps
+        if not steps:
+            raise RunDirError(f"{str(self.path)!r} has no saved weights")
+        step = steps[-1] if step is None else step
+        if step not in steps:
+            raise RunDirError(f"no weights at step {step} in {str(self.path)!r}; saved steps: {steps}")
+        return step, read_arrays(self.store.weights_path(step))
 
 
 def list_runs(runs_dir: str | Path) -> list[Path]:

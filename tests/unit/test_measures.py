@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -450,3 +451,24 @@ def test_ablate_frequencies_all_removed_leaves_the_mean():
     out = measures.ablate_frequencies(W, [rows, []])
     assert torch.allclose(out[0], W[0].mean(0, keepdim=True).expand(11, 5), atol=1e-12)
     assert torch.equal(out[1], W[1])
+
+
+@pytest.mark.parametrize("p", [7, 10, 113])
+def test_spectrum_by_fft_equals_the_fourier_basis(p):
+    """groklab.spectrum (numpy's real FFT, for the torch-free report) against
+    groklab.measures.fourier (Nanda et al.'s basis, for the measures): the same norms per
+    frequency, the same cos/sin coefficients, the same key frequencies."""
+    from groklab import spectrum
+    from groklab.measures.fourier import fourier_basis, frequency_sq_norms
+
+    W = torch.randn(3, p, 5, generator=torch.Generator().manual_seed(p), dtype=torch.float64)
+    W[0] += 4 * torch.cos(2 * math.pi * 2 * torch.arange(p, dtype=torch.float64) / p)[:, None]  # a key frequency
+    want = frequency_sq_norms(W).numpy()
+    got = spectrum.frequency_sq_norms(W.numpy())
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    coef = (fourier_basis(p) @ W[0]).numpy()
+    for k in range(1, (p - 1) // 2 + 1):
+        c, s = spectrum.cos_sin_directions(W[0].numpy(), k)
+        np.testing.assert_allclose(np.stack([c, s]), coef[2 * k - 1: 2 * k + 1], rtol=1e-10, atol=1e-12)
+    assert spectrum.key_frequencies(got) == spectrum.key_frequencies(torch.from_numpy(want))
+    assert spectrum.key_frequencies(got)[0][0] == 2

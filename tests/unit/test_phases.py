@@ -1,4 +1,4 @@
-"""Known-answer tests for groklab.measures.phases (Nanda et al. 2023 phase boundaries) and its
+"""Known-answer tests for groklab.phases (Nanda et al. 2023 phase boundaries) and its
 figure, `groklab plot RUN --phases`."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import groklab
 from groklab.cli import app
-from groklab.measures.phases import NandaPhases, nanda_phases
+from groklab.phases import NandaPhases, nanda_phases
 from groklab.store import RunStore
 
 EPS = 0.01 * math.log(2)  # the 99% level of the rules

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 
 from groklab.measures._common import has_embedding, is_modular_add, is_table, is_zp
-from groklab.measures import phases
+from groklab import phases
 from groklab.measures.fourier import (
     ablate_frequencies,
     default_key_frequencies,
@@ -52,7 +52,7 @@ from groklab.measures.numerics import (
     weight_norm,
 )
 from groklab.measures.parallelograms import normalized, rqi, rqi_from_embedding
-from groklab.measures.phases import NandaPhases, nanda_phases
+from groklab.phases import NandaPhases, nanda_phases
 from groklab.measures.subtasks import subtask_means, subtasks
 from groklab.models.mlp import ToyModel
 

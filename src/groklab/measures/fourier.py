@@ -21,9 +21,8 @@ import math
 import torch
 
 from groklab.measures._common import embedding, embedding_name, grid_logits, grid_tokens, unembedding
+from groklab.spectrum import MAX_KEY, REL_THRESHOLD, key_frequencies
 
-REL_THRESHOLD = 1.5
-MAX_KEY = 8
 NEURON_THRESHOLD = 0.85
 
 
@@ -58,21 +57,6 @@ def frequency_sq_norms(W: torch.Tensor) -> torch.Tensor:
     return out.index_add_(1, basis_freqs(p).to(W.device), coef_sq)
 
 
-def key_frequencies(sq_norms: torch.Tensor, rel_threshold: float = REL_THRESHOLD,
-                    max_key: int = MAX_KEY) -> list[list[int]]:
-    """Per-member key frequencies (largest norm first) from squared norms (E, K+1) with
-    column 0 the constant (see the module doc for the rule)."""
-    nc = sq_norms[:, 1:]
-    K = nc.shape[1]
-    share = nc / nc.sum(1, keepdim=True).clamp_min(1e-300)
-    out = []
-    for e in range(nc.shape[0]):
-        order = torch.argsort(nc[e], descending=True, stable=True)
-        keys = [int(k) + 1 for k in order if share[e, k] >= rel_threshold / K][:max_key]
-        out.append(keys or [int(order[0]) + 1])
-    return out
-
-
 def gini(x: torch.Tensor) -> torch.Tensor:
     """Gini coefficient along the last axis of non-negative x: sum_i (2i - n - 1) x_(i) /
     (n sum x), x sorted ascending, i = 1..n. 0 for a flat vector, (n-1)/n for one spike."""
@@ -91,7 +75,7 @@ def ipr(x: torch.Tensor) -> torch.Tensor:
 def _spectrum_stats(W: torch.Tensor, prefix: str, rel_threshold: float, max_key: int,
                     keys: list[list[int]] | None = None):
     sq = frequency_sq_norms(W)
-    keys = key_frequencies(sq, rel_threshold, max_key) if keys is None else keys
+    keys = key_frequencies(sq.cpu(), rel_threshold, max_key) if keys is None else keys
     nc = sq[:, 1:]
     mask = torch.zeros_like(nc, dtype=torch.bool)
     for e, ks in enumerate(keys):
@@ -123,7 +107,7 @@ def _resolve_keys(key_freqs, E: int) -> list[list[int]] | None:
 def embedding_key_frequencies(model, task, rel_threshold: float = REL_THRESHOLD,
                               max_key: int = MAX_KEY) -> list[list[int]]:
     """Each member's key frequencies of its embedding ``W_E[:p]`` (Nanda et al. 2023)."""
-    return key_frequencies(frequency_sq_norms(embedding(model, task)), rel_threshold, max_key)
+    return key_frequencies(frequency_sq_norms(embedding(model, task)).cpu(), rel_threshold, max_key)
 
 
 @torch.no_grad()

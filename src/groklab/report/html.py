@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import torch
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
@@ -41,14 +40,12 @@ from groklab.report.bench_curves import curves as bench_curves
 from groklab.report.bench_curves import median_curve
 from groklab.report.palette import PHASE_COLORS
 from groklab.config import ConfigError
-from groklab.measures._common import embedding
-from groklab.measures.fourier import fourier_basis, frequency_sq_norms, key_frequencies
 from groklab.detect import CELLS, modal_phase
-from groklab.measures.phases import nanda_phases
-from groklab.run import Run
+from groklab.phases import nanda_phases
 from groklab.rundir import writer_pid
-from groklab.store import read_parquet
-from groklab.sweep import summarize
+from groklab.spectrum import cos_sin_directions, frequency_sq_norms, key_frequencies
+from groklab.store import RunFiles, read_parquet
+from groklab.sweep.summary import summarize
 
 MAX_POINTS = 600  # per curve in a report
 TRAIN, VAL = "#1f77b4", "#d62728"
@@ -172,7 +169,7 @@ def flatten(d: dict, prefix: str = "") -> dict:
 # --------------------------------------------------------------------------- run
 
 
-def run_status(run: Run) -> str:
+def run_status(run: RunFiles) -> str:
     if writer_pid(run.path) is not None:
         return "running"
     s = run.summary
@@ -186,7 +183,7 @@ def _member_label(ms: list[dict], e: int) -> str:
     return f"member {e}"
 
 
-def curves_figure(run: Run, members: list[int] | None = None, label=None, wides: dict | None = None) -> go.Figure:
+def curves_figure(run: RunFiles, members: list[int] | None = None, label=None, wides: dict | None = None) -> go.Figure:
     """Accuracy and loss (log x), train dashed and val solid, one colour per member; the 99%
     events as markers; Nanda phases shaded for one member when restricted/excluded loss exist."""
     df = run.metrics
@@ -272,7 +269,7 @@ def measure_groups(names: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def measures_figure(run: Run, names: list[str], members: list[int], wides: dict | None = None) -> go.Figure:
+def measures_figure(run: RunFiles, names: list[str], members: list[int], wides: dict | None = None) -> go.Figure:
     fig = go.Figure()
     ms = (run.summary or {"members": []})["members"]
     wides = wides if wides is not None else {e: run.wide(e) for e in members}
@@ -295,22 +292,21 @@ def measures_figure(run: Run, names: list[str], members: list[int], wides: dict 
     return fig
 
 
-def fourier_figure(run: Run, member: int = 0, step: int | None = None) -> go.Figure | None:
+def fourier_figure(run: RunFiles, member: int = 0, step: int | None = None) -> go.Figure | None:
     """The embedding's norm per Fourier frequency (key frequencies in red) and the embedding
     on the cos/sin directions of the first key frequency (Nanda et al. 2023), or None where
-    the task is not a modular table with an embedding."""
+    the task is not a modular table with an embedding. From the saved weights as numpy
+    arrays (:mod:`groklab.spectrum`): no model is built, torch is not imported."""
     cfg = run.config
     if cfg.task.kind != "algorithmic" or not run.checkpoint_steps or cfg.model.kind != "transformer":
         return None
-    step = run.checkpoint_steps[-1] if step is None else step
-    model, task = run.model(step=step), run.task
-    with torch.no_grad():
-        W = embedding(model, task)[member: member + 1].double()  # (1, p, d)
-        sq = frequency_sq_norms(W)[0]
-        keys = key_frequencies(sq[None])[0]
-        p = W.shape[1]
-        coef = fourier_basis(p, W.dtype) @ W[0]
-    norms = sq.sqrt().numpy()
+    step, arrays = run.arrays(step)
+    W_E = arrays.get("embed.W_E", arrays.get("W_E"))  # the name of the version that saved it
+    p = W_E.shape[1] - 2  # the symbols; then the operation token and "="
+    W = W_E[member, :p].astype(np.float64)  # (p, d)
+    sq = frequency_sq_norms(W[None])[0]
+    keys = key_frequencies(sq[None])[0]
+    norms = np.sqrt(sq)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.1,
                         subplot_titles=(f"norm per frequency, step {step}: key frequencies {keys}",
                                         f"embedding on cos/sin of k = {keys[0] if keys else '–'}"))
@@ -319,10 +315,9 @@ def fourier_figure(run: Run, member: int = 0, step: int | None = None) -> go.Fig
                          name="frequency norm", showlegend=False,
                          hovertemplate="k = %{x}: %{y:.4g}<extra></extra>"), row=1, col=1)
     if keys:
-        k = keys[0]
-        cos_dir, sin_dir = coef[2 * k - 1], coef[2 * k]
-        Wc = (W[0] - W[0].mean(0)).numpy()
-        xy = np.stack([Wc @ (cos_dir / cos_dir.norm()).numpy(), Wc @ (sin_dir / sin_dir.norm()).numpy()], 1)
+        cos_dir, sin_dir = cos_sin_directions(W, keys[0])
+        Wc = W - W.mean(0)
+        xy = np.stack([Wc @ (cos_dir / np.linalg.norm(cos_dir)), Wc @ (sin_dir / np.linalg.norm(sin_dir))], 1)
         fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers+text", text=[str(i) for i in range(p)],
                                  textposition="top center", textfont=dict(size=8), showlegend=False,
                                  marker=dict(color=np.arange(p), colorscale="Twilight", size=7),
@@ -334,7 +329,7 @@ def fourier_figure(run: Run, member: int = 0, step: int | None = None) -> go.Fig
 
 
 def run_page(run_dir: str | Path) -> Page:
-    run = Run(run_dir)
+    run = RunFiles(run_dir)
     cfg, summary = run.config, run.summary or {}
     df = run.metrics
     status = run_status(run)
@@ -497,7 +492,7 @@ def bench_page(bench_dir: str | Path) -> Page:
 # --------------------------------------------------------------------------- compare
 
 
-def config_differences(runs: list[Run]) -> pd.DataFrame:
+def config_differences(runs: list[RunFiles]) -> pd.DataFrame:
     flat = [flatten(r.config.to_dict()) for r in runs]
     keys = sorted(set().union(*flat))
     rows = [{"key": k, **{str(r.path): f.get(k, "–") for r, f in zip(runs, flat)}} for k in keys
@@ -509,7 +504,7 @@ def compare_page(run_dirs: list[str | Path], member: int | None = None) -> Page:
     """Several runs (every member of each, or ``member``) overlaid, and their config differences."""
     if len(run_dirs) < 1:
         raise ConfigError("RUN", run_dirs, "give at least one run")
-    runs = [Run(p) for p in run_dirs]
+    runs = [RunFiles(p) for p in run_dirs]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "loss"), horizontal_spacing=0.08)
     k = 0
     for r in runs:

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from groklab.measures._common import embedding  # noqa: E402
 from groklab.measures.fourier import fourier_basis, frequency_sq_norms, key_frequencies  # noqa: E402
 from groklab.measures import MEASURES  # noqa: E402
-from groklab.measures.phases import nanda_phases  # noqa: E402
+from groklab.phases import nanda_phases  # noqa: E402
 from groklab.run import Run  # noqa: E402
 from groklab.rundir import writer_pid  # noqa: E402
 
@@ -224,7 +224,7 @@ def plot_phases(run_dir: str | Path, out: str | Path | None = None, member: int 
     """The phases of Nanda et al. 2023 (memorization, circuit formation, cleanup) shaded on
     train/val accuracy (top), with train, val, restricted and excluded loss (middle, log y)
     and the weight norm (bottom, if saved), log x. Boundaries from
-    :func:`groklab.measures.phases.nanda_phases` on the saved curves. Reads metrics.parquet
+    :func:`groklab.phases.nanda_phases` on the saved curves. Reads metrics.parquet
     only; the restricted/excluded loss must have been saved by ``groklab analyze``."""
     from matplotlib.patches import Patch
 
@@ -291,7 +291,7 @@ def plot_phases(run_dir: str | Path, out: str | Path | None = None, member: int 
     axes[-1].set_xlabel("optimization step")
     t = run.config.task
     fig.suptitle(f"{run.path.name} ({t.op} p={t.p}, {t.fraction:.0%} train), member {member}: the phases of "
-                 f"Nanda et al. 2023\n(boundaries: groklab.measures.phases.nanda_phases; dashed: log p, "
+                 f"Nanda et al. 2023\n(boundaries: groklab.phases.nanda_phases; dashed: log p, "
                  f"the loss of a uniform guess)", fontsize=9.5)
     out = Path(out) if out else run.path / "phases.png"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,9 @@ import pandas as pd
 
 from groklab.config import ConfigError, RunConfig, set_value
 from groklab.rundir import read_json
-from groklab.store import RunStore, write_json, write_parquet, writer_lock
+from groklab.store import RunStore, write_json, writer_lock
 from groklab.sweep.spec import RunPoint, SweepSpec
+from groklab.sweep.summary import _status, summarize
 from groklab.sweep.transfer import FileSet, Outbox, apply_files, read_files
 from groklab.resolve import check
 from groklab.training.loop import resume, train
@@ -53,9 +54,6 @@ from groklab.training.methods import PER_MEMBER_KNOBS
 EXECUTORS = ("ensemble", "process", "ray")
 RAY_STORAGE = ("object-store", "shared")
 MEMBER_KEYS = ("optim.lr", "optim.weight_decay", "optim.embed_lr", "model.init_scale") + PER_MEMBER_KNOBS
-FINISHED = ("completed", "stopped", "diverged")
-RESULT_KEYS = ("phase", "step_train_99", "step_val_99", "seconds_val_99", "train_acc", "val_acc",
-               "train_loss", "val_loss", "diverged")
 
 
 @dataclass
@@ -102,14 +100,6 @@ def _plan_record(spec: SweepSpec, executor: str, jobs: list[Job]) -> dict:
                          "dir": str(job.dir.relative_to(job.dir.parent.parent)), "member": e})
     runs.sort(key=lambda r: r["id"])
     return {"spec": spec.to_dict(), "executor": executor, "runs": runs}
-
-
-def _status(run_dir: Path) -> str:
-    """new | partial | done"""
-    if not (run_dir / "config.json").is_file():
-        return "new"
-    s = RunStore(run_dir).summary()
-    return "done" if s and s.get("status") in FINISHED else "partial"
 
 
 # --------------------------------------------------------------------------- one job
@@ -347,32 +337,3 @@ class _RayDriver:
                 self.live.pop(job.id, None)
 
 
-# --------------------------------------------------------------------------- results
-
-
-def summarize(sweep_dir: str | Path) -> pd.DataFrame:
-    """One row per run: id, seed, the axis values, status and results; written to
-    ``summary.parquet``. Runs not finished yet have status "new" or "partial"."""
-    sweep_dir = Path(sweep_dir)
-    record_path = sweep_dir / "sweep.json"
-    if not record_path.is_file():
-        raise ConfigError("SWEEP_DIR", str(sweep_dir), "not a sweep directory (no sweep.json)")
-    record = read_json(record_path)
-    cache: dict[str, dict | None] = {}
-    rows = []
-    for r in record["runs"]:
-        d = sweep_dir / r["dir"]
-        if r["dir"] not in cache:
-            cache[r["dir"]] = RunStore(d).summary() if (d / "summary.json").is_file() else None
-        s = cache[r["dir"]]
-        row: dict[str, Any] = {"run": r["id"], "seed": r["seed"], **r["values"]}
-        status = _status(d)
-        row["status"] = status
-        m = s["members"][r["member"]] if s else {}
-        for k in RESULT_KEYS:
-            row[k] = m.get(k) if status == "done" else None
-        row["dir"], row["member"] = r["dir"], r["member"]
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    write_parquet(sweep_dir / "summary.parquet", df)
-    return df
