@@ -10,12 +10,13 @@ STAMP     := $(VENV)/.installed
 
 install: $(STAMP)
 
+# compileall: bytecode for the editable sources, written here once; a shell with
+# PYTHONDONTWRITEBYTECODE would otherwise compile cli.py and config.py at every start
+# (40 ms of a 0.3 s --help).
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$(TORCH_PIN)"
 	$(BIN)/pip install --quiet -e ".[test,ray]"
-	# bytecode for the editable sources, written here once: a shell with PYTHONDONTWRITEBYTECODE
-	# would otherwise compile cli.py and config.py at every start (40 ms of a 0.3 s --help)
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 

@@ -176,6 +176,7 @@ METHODS: dict[str, BenchMethod] = {
         BenchMethod("prieto2025_stablemax", "prieto2025_stablemax", PRESETS["prieto2025_stablemax"].citation),
         BenchMethod("fastest", "fastest", PRESETS["fastest"].citation),
         BenchMethod("fastest_transformer", "fastest_transformer", PRESETS["fastest_transformer"].citation),
+        BenchMethod("fastest_grokfast", "fastest_grokfast", PRESETS["fastest_grokfast"].citation),
         BenchMethod("fastest_prefix", "fastest_prefix", PRESETS["fastest_prefix"].citation),
         BenchMethod("fastest_cyclic", "fastest", "fastest with a fixed cyclic code (frequencies 1..16)",
                     {"model": {"embed": "cyclic", "d_embed": 32}}),
