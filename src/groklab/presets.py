@@ -21,6 +21,9 @@ class Preset:
 # stopping rule of the challenge entries: shared so that the recipes cannot drift apart.
 _POWER_TRANSFORMER = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4,
                       "d_mlp": 512, "act": "relu", "layer_norm": True}
+# fastest_transformer's optimizer (fastest_grokfast takes it with its own learning rate)
+_FASTEST_TRANSFORMER_OPTIM = {"name": "adamw", "lr": 2e-3, "weight_decay": 3.0, "beta1": 0.9, "beta2": 0.98,
+                              "warmup_steps": 10}
 _CHALLENGE_TRAIN = {"steps": 3000, "batch_size": 512, "stop_val_acc": 0.99, "stop_patience": 1}
 # Grokfast's main.py: model and optimizer (Adam with coupled L2, warm-up 10 updates)
 _GROKFAST_MODEL = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4, "d_mlp": 512,
@@ -203,8 +206,7 @@ PRESETS: dict[str, Preset] = {
             {
                 "task": {"op": "mul", "p": 97, "fraction": 0.5, "layout": "aopb="},
                 "model": {**_POWER_TRANSFORMER, "init_scale": 0.5},
-                "optim": {"name": "adamw", "lr": 2e-3, "weight_decay": 3.0, "beta1": 0.9,
-                          "beta2": 0.98, "warmup_steps": 10},
+                "optim": _FASTEST_TRANSFORMER_OPTIM,
                 "train": _CHALLENGE_TRAIN,
             },
         ),
@@ -216,8 +218,7 @@ PRESETS: dict[str, Preset] = {
             {
                 "task": {"op": "mul_nz", "p": 97, "fraction": 0.5, "layout": "aopb="},
                 "model": {**_GROKFAST_MODEL, "init_scale": 0.5},
-                "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 3.0, "beta1": 0.9,
-                          "beta2": 0.98, "warmup_steps": 10},
+                "optim": {**_FASTEST_TRANSFORMER_OPTIM, "lr": 1e-3},
                 "train": _CHALLENGE_TRAIN,
             },
         ),

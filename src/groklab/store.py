@@ -289,7 +289,8 @@ class RunStore:
     def weight_steps(self) -> list[int]:
         return sorted(int(p.stem.split("_")[1]) for p in self.ckpt_dir.glob("step_*.safetensors"))
 
-    def load_weights(self, step: int | None = None) -> tuple[int, dict[str, "torch.Tensor"]]:
+    def saved_step(self, step: int | None = None) -> int:
+        """``step`` if weights were saved there (default: the last saved step); else RunDirError."""
         steps = self.weight_steps()
         if not steps:
             raise RunDirError(f"{str(self.path)!r} has no saved weights")
@@ -297,6 +298,10 @@ class RunStore:
             step = steps[-1]
         if step not in steps:
             raise RunDirError(f"no weights at step {step} in {str(self.path)!r}; saved steps: {steps}")
+        return step
+
+    def load_weights(self, step: int | None = None) -> tuple[int, dict[str, "torch.Tensor"]]:
+        step = self.saved_step(step)
         return step, read_tensors(self.weights_path(step))[0]
 
     def load_resume(self) -> tuple[dict[str, "torch.Tensor"], dict]:
@@ -397,12 +402,7 @@ class RunFiles:
     def arrays(self, step: int | None = None) -> tuple[int, dict[str, np.ndarray]]:
         """The weights saved at ``step`` (default: the last) as numpy arrays, as saved (the
         names of the version that wrote them)."""
-        steps = self.checkpoint_steps
-        if not steps:
-            raise RunDirError(f"{str(self.path)!r} has no saved weights")
-        step = steps[-1] if step is None else step
-        if step not in steps:
-            raise RunDirError(f"no weights at step {step} in {str(self.path)!r}; saved steps: {steps}")
+        step = self.store.saved_step(step)
         return step, read_arrays(self.store.weights_path(step))
 
 
