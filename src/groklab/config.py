@@ -38,7 +38,7 @@ class ConfigError(ValueError):
 
 PerMember = Union[float, list]  # a scalar or a list over ensemble members
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
+OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
 LOSSES = ("cross_entropy", "mse")
 DTYPES = ("float32", "float64")
 AUTOCAST_DTYPES = ("bfloat16", "float16")
@@ -47,6 +47,8 @@ MODEL_KINDS = ("transformer", "toy", "mlp")
 IMPLS = ("fast", "reference")
 FIRST_LAYERS = ("gather", "dense")
 INITS = ("fan_in", "nanda", "torch")
+RESIDUALS = ("input", "normed")
+LOGITS = ("classes", "vocab")
 SPLITS = ("random", "prefix", "python_shuffle")
 LAYOUTS = ("ab=", "aopb=")
 EMBEDS = ("learned", "onehot", "cyclic", "scalar", "cyclic_sdr", "scalar_sdr", "cyclic_sdr_sum")
@@ -202,7 +204,13 @@ class ModelConfig:
     layer_norm: bool = False
     init: str = "fan_in"  # fan_in (every matrix N(0, 1/fan_in), biases 0) | nanda (transformer: Nanda
     #   et al.'s code: W_out N(0, 1/d_model), W_U N(0, 1/n_classes), the rest as fan_in) | torch (mlp, toy:
-    #   PyTorch's nn.Linear default, weights and biases U(+-1/sqrt(fan_in)); with init_scale, Omnigrok's init)
+    #   PyTorch's nn.Linear default, weights and biases U(+-1/sqrt(fan_in)); with init_scale, Omnigrok's init;
+    #   transformer: the modules of Grokfast's main.py as PyTorch initialises them, groklab.models.transformer)
+    attn_bias: bool = False  # transformer: biases on Q, K, V and O (nn.MultiheadAttention's; zeros at init)
+    residual: str = "input"  # transformer: the attention output is added to the block's input | normed:
+    #   to the layer-normed input, as Grokfast's main.py Block (x = ln_1(x); x = x + attn(x))
+    logits: str = "classes"  # transformer: one logit per answer class | vocab: one per token (Grokfast's
+    #   head, p + 2 logits; the extra ones are never a target)
     # toy (Liu et al. 2022) and mlp
     d_embed: int = 32  # embedding width of toy / mlp
     hidden: list = field(default_factory=lambda: [200, 200])  # decoder MLP widths
@@ -222,17 +230,24 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = "adamw"  # adamw | adam | sgd
+    name: str = "adamw"  # adamw | adam | sgd | muon
     lr: PerMember = 1e-3
     weight_decay: PerMember = 0.0
     beta1: float = 0.9
     beta2: float = 0.98
     eps: float = 1e-8
     momentum: float = 0.9  # sgd only
-    warmup_steps: int = 0  # linear warm-up of the learning rate
+    warmup_steps: int = 0  # linear warm-up of the learning rate: update s (from 0) at
+    warmup_start: int = 1  # lr * min(1, (s + warmup_start) / warmup_steps); 0 is torch's
+    #   LambdaLR(lambda u: min(1, u / warmup_steps)) in Power et al.'s and Grokfast's code: the first update at lr 0
     embed_lr_mult: float = 1.0  # lr multiplier of the embedding (Liu et al. representation lr)
     embed_lr: Union[PerMember, None] = None  # absolute embedding lr; None: lr * embed_lr_mult
     embed_wd_mult: float = 1.0  # weight-decay multiplier of the embedding
+    # muon only (groklab.training.optim): Muon on the hidden matrices, AdamW on the rest
+    muon_momentum: float = 0.95
+    nesterov: bool = True
+    ns_steps: int = 5  # Newton-Schulz iterations
+    aux_lr_mult: float = 0.1  # AdamW's lr (non-hidden parameters) = lr * aux_lr_mult
 
 
 LOG_TO = ("tensorboard", "mlflow", "wandb")  # trackers of train.log_to and `groklab export`
@@ -242,6 +257,7 @@ LOG_TO = ("tensorboard", "mlflow", "wandb")  # trackers of train.log_to and `gro
 class TrainConfig:
     steps: int = 10_000
     batch_size: Union[int, None] = None  # None: full batch
+    drop_last: bool = True  # drop an epoch's last partial batch; false: train on it (Grokfast's main.py)
     seeds: list = field(default_factory=lambda: [0])  # init seeds, one per ensemble member
     loss: str = "cross_entropy"  # cross_entropy | mse
     eval_every: Union[int, None] = None  # None: log-spaced schedule
@@ -322,6 +338,8 @@ class RunConfig:
         _choice("model.dtype", m.dtype, DTYPES)
         _choice("model.embed", m.embed, EMBEDS)
         _choice("model.first_layer", m.first_layer, FIRST_LAYERS)
+        _choice("model.residual", m.residual, RESIDUALS)
+        _choice("model.logits", m.logits, LOGITS)
         for k in ("n_layers", "d_model", "n_heads", "d_mlp", "d_embed"):
             _positive(f"model.{k}", getattr(m, k))
         if m.d_model % m.n_heads:
@@ -335,6 +353,15 @@ class RunConfig:
             raise ConfigError("optim.eps", o.eps, "must be positive")
         if o.warmup_steps < 0:
             raise ConfigError("optim.warmup_steps", o.warmup_steps, "must be >= 0")
+        if o.warmup_start not in (0, 1):
+            raise ConfigError("optim.warmup_start", o.warmup_start, "must be 1 (first update at lr/warmup_steps) "
+                              "or 0 (at lr 0, torch's LambdaLR)")
+        if not (0.0 <= o.muon_momentum < 1.0):
+            raise ConfigError("optim.muon_momentum", o.muon_momentum, "must lie in [0, 1)")
+        if not (1 <= o.ns_steps < 100):
+            raise ConfigError("optim.ns_steps", o.ns_steps, "must lie in [1, 99]")
+        if o.aux_lr_mult <= 0:
+            raise ConfigError("optim.aux_lr_mult", o.aux_lr_mult, "must be positive")
         _positive("train.steps", tr.steps)
         if tr.batch_size is not None:
             _positive("train.batch_size", tr.batch_size)

@@ -28,6 +28,11 @@ _CHALLENGE_TRAIN = {"steps": 3000, "batch_size": 512, "stop_val_acc": 0.99, "sto
 # Grokfast's main.py: model and optimizer (Adam with coupled L2, warm-up 10 updates)
 _GROKFAST_MODEL = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4, "d_mlp": 512,
                    "act": "gelu", "layer_norm": True}
+# ... and the quirks of their main.py, reproduced in the grokfast2024 baselines: the Block adds the
+# attention output to the layer-normed input (x = ln_1(x); x = x + attn(x)); nn.MultiheadAttention
+# has biases; PyTorch's own inits (nn.Embedding N(0, 1), ...); the head has p + 2 logits (one per
+# token); LambdaLR's warm-up makes the first update at lr 0; each epoch's last batch of 48 is trained on
+_GROKFAST_QUIRKS = {"init": "torch", "attn_bias": True, "residual": "normed", "logits": "vocab"}
 _GROKFAST_OPTIM = {"name": "adam", "lr": 1e-3, "weight_decay": 0.005, "beta1": 0.9, "beta2": 0.98,
                    "warmup_steps": 10}
 # Nanda et al.'s task, model and optimizer (shared with Omnigrok's constrained run, which took them)
@@ -109,13 +114,15 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "grokfast2024",
             "Lee et al. 2024, Grokfast (ironjr/grokfast README: main.py --filter ema --alpha 0.98 --lamb 2.0 "
-            "--weight_decay 0.005): x*y mod 97 with y != 0 as their data, 50%, 2-layer pre-LN GELU transformer, "
-            "Adam lr 1e-3, batch 512; 910 steps to 95% val in their README",
+            "--weight_decay 0.005): x*y mod 97 with y != 0 as their data, 50%, 2-layer GELU transformer with "
+            "their main.py's quirks (attention added to the normed input, attention biases, PyTorch inits, p + 2 "
+            "logits, first update at lr 0, last partial batch kept), Adam lr 1e-3, batch 512; 910 steps to 95% "
+            "val in their README",
             {
                 "task": {"op": "mul_nz", "p": 97, "fraction": 0.5, "layout": "aopb="},
-                "model": _GROKFAST_MODEL,
-                "optim": _GROKFAST_OPTIM,
-                "train": {"steps": 20_000, "batch_size": 512},
+                "model": {**_GROKFAST_MODEL, **_GROKFAST_QUIRKS},
+                "optim": {**_GROKFAST_OPTIM, "warmup_start": 0},
+                "train": {"steps": 20_000, "batch_size": 512, "drop_last": False},
             },
             method={"grokfast": {"kind": "ema", "alpha": 0.98, "lamb": 2.0}},
         ),
@@ -125,11 +132,37 @@ PRESETS: dict[str, Preset] = {
             "0.01): grokfast2024 with the moving-average filter; 790 steps to 95% val in their README",
             {
                 "task": {"op": "mul_nz", "p": 97, "fraction": 0.5, "layout": "aopb="},
-                "model": _GROKFAST_MODEL,
-                "optim": {**_GROKFAST_OPTIM, "weight_decay": 0.01},
-                "train": {"steps": 20_000, "batch_size": 512},
+                "model": {**_GROKFAST_MODEL, **_GROKFAST_QUIRKS},
+                "optim": {**_GROKFAST_OPTIM, "weight_decay": 0.01, "warmup_start": 0},
+                "train": {"steps": 20_000, "batch_size": 512, "drop_last": False},
             },
             method={"grokfast": {"kind": "ma", "window": 100, "lamb": 5.0}},
+        ),
+        Preset(
+            "tveit2025_muon",
+            "Tveit, Remseth & Skogvold 2025, Muon optimizer accelerates grokking, as its reproduction runs it "
+            "(bangyen/muon scripts/train_tasks.py: Muon lr 5e-3, momentum 0.95, Nesterov, on the hidden matrices; "
+            "AdamW lr 5e-4, betas (0.9, 0.98) on the rest; weight decay 1e-2; batch 32) on x/y mod 97, 50%, with "
+            "Power et al.'s 2-layer transformer (theirs: RoPE, RMSNorm, SiLU, dropout); the paper: grokking at "
+            "epoch 102.89 with Muon against 153.09 with AdamW, mean over 7 tasks",
+            {
+                "task": {"op": "div", "p": 97, "fraction": 0.5, "layout": "aopb="},
+                "model": _POWER_TRANSFORMER,
+                "optim": {"name": "muon", "lr": 5e-3, "aux_lr_mult": 0.1, "weight_decay": 1e-2, "beta1": 0.9,
+                          "beta2": 0.98},
+                "train": {"steps": 30_000, "batch_size": 32},
+            },
+        ),
+        Preset(
+            "tveit2025_adamw",
+            "Tveit et al. 2025's AdamW baseline (bangyen/muon: lr 5e-4, betas (0.9, 0.98), weight decay 1e-2, "
+            "batch 32): tveit2025_muon with AdamW on every parameter",
+            {
+                "task": {"op": "div", "p": 97, "fraction": 0.5, "layout": "aopb="},
+                "model": _POWER_TRANSFORMER,
+                "optim": {"name": "adamw", "lr": 5e-4, "weight_decay": 1e-2, "beta1": 0.9, "beta2": 0.98},
+                "train": {"steps": 30_000, "batch_size": 32},
+            },
         ),
         Preset(
             "prieto2025_stablemax",

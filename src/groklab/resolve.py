@@ -53,8 +53,13 @@ def check(cfg: RunConfig) -> RunConfig:
         raise ConfigError("model.bias", m.bias, "only the token MLPs (model.kind = mlp or toy) can drop biases")
     if m.init == "nanda" and m.kind != "transformer":
         raise ConfigError("model.init", m.init, "Nanda et al.'s init is for model.kind=transformer")
-    if m.init == "torch" and m.kind == "transformer":
-        raise ConfigError("model.init", m.init, "PyTorch's nn.Linear init is for the MLP models (mlp, toy)")
+    if m.kind != "transformer":
+        for key, value, default in (("attn_bias", m.attn_bias, False), ("residual", m.residual, "input"),
+                                    ("logits", m.logits, "classes")):
+            if value != default:
+                raise ConfigError(f"model.{key}", value, "is a transformer option (model.kind = transformer)")
+    elif m.residual == "normed" and not m.layer_norm:
+        raise ConfigError("model.residual", m.residual, "adds the layer-normed input: needs model.layer_norm = true")
     cfg.method = validate_methods(cfg.method, cfg.n_members)
     if task_cls.target_kind == "vectors":
         if tr.loss != "mse":

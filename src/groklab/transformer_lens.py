@@ -38,6 +38,8 @@ ACT_TO_TL = {"relu": "relu", "gelu": "gelu", "tanh": "tanh"}  # groklab's F.gelu
 def _check_transformer(cfg: RunConfig) -> None:
     if cfg.model.kind != "transformer":
         raise ConfigError("model.kind", cfg.model.kind, "TransformerLens holds transformers only")
+    if cfg.model.residual != "input":
+        raise ConfigError("model.residual", cfg.model.residual, "TransformerLens's block adds to its input only")
 
 
 def tl_config(cfg: RunConfig, task=None) -> dict:
@@ -49,19 +51,20 @@ def tl_config(cfg: RunConfig, task=None) -> dict:
         raise ConfigError("model.act", m.act, f"no TransformerLens equivalent; one of {', '.join(ACT_TO_TL)}")
     return {"n_layers": m.n_layers, "d_model": m.d_model, "n_heads": m.n_heads, "d_head": m.d_model // m.n_heads,
             "d_mlp": m.d_mlp, "act_fn": ACT_TO_TL[m.act], "normalization_type": "LN" if m.layer_norm else None,
-            "d_vocab": task.vocab_size, "d_vocab_out": task.n_classes, "n_ctx": task.seq_len, "eps": 1e-5,
+            "d_vocab": task.vocab_size,
+            "d_vocab_out": task.vocab_size if m.logits == "vocab" else task.n_classes, "n_ctx": task.seq_len, "eps": 1e-5,
             "positional_embedding_type": "standard", "default_prepend_bos": False}
 
 
 def tl_state_dict(model, member: int = 0) -> dict[str, torch.Tensor]:
     """Member ``member`` of a groklab transformer as TransformerLens's parameters (zero
-    attention and unembedding biases included; no buffers, which differ between TL versions)."""
+    attention biases where the model has none, a zero unembedding bias; no buffers, which differ between TL versions)."""
     out = {name: p.detach()[member].clone() for name, p in model.named_parameters()}  # the same names and shapes
     dtype = out["embed.W_E"].dtype
     for l in range(model.L):
         for b in ("b_Q", "b_K", "b_V"):
-            out[f"blocks.{l}.attn.{b}"] = torch.zeros(model.H, model.dh, dtype=dtype)
-        out[f"blocks.{l}.attn.b_O"] = torch.zeros(model.d, dtype=dtype)
+            out.setdefault(f"blocks.{l}.attn.{b}", torch.zeros(model.H, model.dh, dtype=dtype))
+        out.setdefault(f"blocks.{l}.attn.b_O", torch.zeros(model.d, dtype=dtype))
     out["unembed.b_U"] = torch.zeros(model.C, dtype=dtype)
     return out
 

@@ -313,3 +313,119 @@ def test_state_round_trip_reproduces_next_step(name):
     c, oc = ensemble(weights, cfg, [1e-2, 3e-2], [0.1, 0.2])  # without the state: different
     run(c, oc, grads[3:])
     assert not torch.allclose(a["W"], c["W"])
+
+
+# --------------------------------------------------------------------------- Muon
+
+from groklab.models.common import ParamSpec, to_layout  # noqa: E402
+
+MUON_SPECS = {"W_E": ParamSpec((5, 3), group="embed"), "Wq": ParamSpec((2, 6, 3), layout="heads_in", group="hidden"),
+              "W": ParamSpec((6, 4), group="hidden"), "b": ParamSpec((4,))}
+MUON_GROUPS = {n: s.group for n, s in MUON_SPECS.items()}
+
+
+def muon_tensors(E: int, seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {n: torch.randn((E, *s.shape), generator=g, dtype=torch.float32) for n, s in MUON_SPECS.items()}
+
+
+def whole(w: torch.Tensor, spec: ParamSpec) -> torch.Tensor:
+    """A per-member tensor as torch's (out, in) matrix."""
+    if spec.layout == "heads_in":
+        H, d, dh = spec.shape
+        return w.transpose(0, 1).reshape(d, H * dh).T
+    return w.T
+
+
+@pytest.mark.parametrize("E", [1, 2])
+def test_muon_matches_torch_muon_and_adamw(E):
+    """Hidden matrices: torch.optim.Muon on the whole (out, in) matrix (the per-head W_Q as
+    the one (H*dh, d) matrix it is); every other parameter: torch.optim.AdamW at lr * 0.1."""
+    cfg = OptimConfig(name="muon", lr=0.02, weight_decay=0.1, beta1=0.9, beta2=0.98)
+    init = muon_tensors(E, 0)
+    params = params_from(init)
+    opt = EnsembleOptimizer(params, MUON_GROUPS, cfg, torch.full((E,), 0.02), torch.full((E,), 0.1),
+                            specs=MUON_SPECS)
+    grads = [muon_tensors(E, 10 + i) for i in range(3)]
+    run(params, opt, grads)
+    for e in range(E):
+        ref = {n: torch.nn.Parameter(whole(init[n][e], s).clone() if s.group == "hidden" else init[n][e].clone())
+               for n, s in MUON_SPECS.items()}
+        muon = torch.optim.Muon([ref["Wq"], ref["W"]], lr=0.02, weight_decay=0.1, momentum=0.95, nesterov=True)
+        adam = torch.optim.AdamW([ref["W_E"], ref["b"]], lr=0.002, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.1)
+        for g in grads:
+            for n, s in MUON_SPECS.items():
+                ref[n].grad = whole(g[n][e], s).clone() if s.group == "hidden" else g[n][e].clone()
+            muon.step(), adam.step()
+        for n, s in MUON_SPECS.items():
+            got = whole(params[n].data[e], s) if s.group == "hidden" else params[n].data[e]
+            torch.testing.assert_close(got, ref[n].data, rtol=1e-6, atol=1e-6)
+
+
+def test_muon_first_step_by_hand():
+    """A rank-one gradient u v^T has one singular value; normalised to 1, five steps of
+    f(x) = 3.4445 x - 4.7750 x^3 + 2.0315 x^5 give s5, so the update is
+    lr * sqrt(max(1, out/in)) * s5 * u v^T / (|u| |v|), after the decay W (1 - lr wd)."""
+    x = 1.0
+    for _ in range(5):
+        x = 3.4445 * x - 4.7750 * x ** 3 + 2.0315 * x ** 5
+    s5 = x  # about 0.70 ... 1.2: Muon does not converge to 1, by design
+    lr, wd = 0.05, 0.5
+    spec = {"W": ParamSpec((3, 8), group="hidden"), "b": ParamSpec((8,))}  # stored (in, out): out/in = 8/3
+    w0 = torch.randn(1, 3, 8, generator=torch.Generator().manual_seed(1))
+    params = {"W": torch.nn.Parameter(w0.clone()), "b": torch.nn.Parameter(torch.zeros(1, 8))}
+    opt = EnsembleOptimizer(params, {"W": "hidden", "b": "body"}, OptimConfig(name="muon", lr=lr, weight_decay=wd),
+                            torch.tensor([lr]), torch.tensor([wd]), specs=spec)
+    u, v = torch.tensor([1.0, -2.0, 2.0]), torch.linspace(-1, 1, 8)
+    params["W"].grad = torch.outer(u, v)[None].clone()
+    params["b"].grad = torch.zeros(1, 8)
+    opt.step(torch.tensor([True]))
+    # Nesterov on the first step: U = (1 - mu) G + mu (1 - mu) G, G's direction
+    expect = w0[0] * (1 - lr * wd) - lr * (8 / 3) ** 0.5 * s5 * torch.outer(u, v) / (u.norm() * v.norm())
+    torch.testing.assert_close(params["W"].data[0], expect, rtol=0, atol=2e-2 * lr)  # bfloat16 iteration
+
+
+def test_muon_needs_a_hidden_matrix():
+    params = {"W_E": torch.nn.Parameter(torch.zeros(1, 5, 3))}
+    with pytest.raises(ValueError, match="no hidden weight matrix"):
+        EnsembleOptimizer(params, {"W_E": "embed"}, OptimConfig(name="muon"), torch.tensor([0.1]),
+                          torch.tensor([0.0]), specs={"W_E": ParamSpec((5, 3), group="embed")})
+
+
+def test_muon_leaves_inactive_members_and_round_trips_state():
+    cfg = OptimConfig(name="muon", lr=0.02, weight_decay=0.1)
+    init = muon_tensors(2, 0)
+    grads = [muon_tensors(2, 20 + i) for i in range(4)]
+    params = params_from(init)
+    opt = EnsembleOptimizer(params, MUON_GROUPS, cfg, torch.full((2,), 0.02), torch.full((2,), 0.1), specs=MUON_SPECS)
+    run(params, opt, grads[:2], active=torch.tensor([True, False]))
+    for n in MUON_SPECS:
+        assert torch.equal(params[n].data[1], init[n][1])
+    saved = {k: v.clone() for k, v in opt.state_tensors().items()}
+    assert set(saved) == {"optim.m", "optim.v", "optim.buf"}
+    w_mid = {n: p.data.clone() for n, p in params.items()}
+    run(params, opt, grads[2:])
+    params2 = params_from(w_mid)
+    opt2 = EnsembleOptimizer(params2, MUON_GROUPS, cfg, torch.full((2,), 0.02), torch.full((2,), 0.1), specs=MUON_SPECS)
+    opt2.load_state_tensors(saved, t=2)
+    run(params2, opt2, grads[2:])
+    for n in MUON_SPECS:
+        assert torch.equal(params[n].data, params2[n].data)
+
+
+def test_hidden_groups_of_real_models():
+    """Muon's domain: the transformer's Q, K, V, O and MLP matrices; an MLP's matrices but the
+    output layer's, and its first layer only on a learned (not one-hot) input."""
+    from groklab.models import build_model
+    from groklab.tasks import make_task
+    from groklab.config import RunConfig
+    tf = check(RunConfig.from_dict({"model": {"kind": "transformer", "n_layers": 2}, "task": {"p": 7}}))
+    model = build_model(tf, make_task(tf.task, "cpu"), "cpu")
+    hidden = sorted(n for n, g in model.param_groups().items() if g == "hidden")
+    assert hidden == sorted(f"blocks.{l}.{m}" for l in range(2) for m in
+                            ("attn.W_Q", "attn.W_K", "attn.W_V", "attn.W_O", "mlp.W_in", "mlp.W_out"))
+    for embed, first in (("learned", "hidden"), ("onehot", "body")):
+        cfg = check(RunConfig.from_dict({"model": {"kind": "mlp", "embed": embed, "hidden": [8, 8], "d_embed": 4},
+                                         "task": {"p": 7}}))
+        groups = build_model(cfg, make_task(cfg.task, "cpu"), "cpu").param_groups()
+        assert (groups["dec_0_W"], groups["dec_1_W"], groups["dec_2_W"]) == (first, "hidden", "body")

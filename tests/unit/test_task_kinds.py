@@ -229,7 +229,9 @@ def test_old_config_json_without_kind_loads_as_algorithmic_and_newer_formats_are
     (["task.kind=teacher_student", "model.kind=mlp", "train.loss=mse", 'measures=["softmax_collapse"]'], "measures"),
     (["task.kind=teacher_student", "task.tol=0"], "task.tol"),
     (["task.kind=teacher_student", "task.hidden=[0]"], "task.hidden"),
-    (["model.init=torch"], "model.init"),
+    (["model.residual=normed"], "model.residual"),  # the default transformer has no layer norm
+    (["model.kind=mlp", "model.attn_bias=true"], "model.attn_bias"),
+    (["model.logits=tokens"], "model.logits"),
     (["model.kind=mlp", "model.init=nanda"], "model.init"),
 ])
 def test_bad_task_inputs_name_the_key(overrides, key):

@@ -18,8 +18,9 @@ def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
     elif task.input_kind == "features":
         model = VectorMLP(E, task.in_dim, task.out_dim, list(m.hidden), m.act, m.init)
     elif m.kind == "transformer":
-        model = Transformer(E, task.vocab_size, task.seq_len, task.n_classes, m.n_layers,
-                            m.d_model, m.n_heads, m.d_mlp, m.act, m.layer_norm, m.impl, m.init)
+        n_out = task.vocab_size if m.logits == "vocab" else task.n_classes
+        model = Transformer(E, task.vocab_size, task.seq_len, n_out, m.n_layers, m.d_model, m.n_heads,
+                            m.d_mlp, m.act, m.layer_norm, m.impl, m.init, m.attn_bias, m.residual)
         model.set_row_support(task.inputs)  # members' tables independent of their batches
     elif m.kind == "toy":
         model = ToyModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed_init_scale,

@@ -22,7 +22,10 @@ class ParamSpec:
     shape: tuple[int, ...]  # per-member shape (without E)
     init: str = "normal"  # normal (N(0, std^2)) | uniform (U(-std, std)) | zeros | ones
     std: float = 1.0  # the normal's std, or the uniform's bound
-    group: str = "body"  # "embed" params get optim.embed_lr_mult / embed_wd_mult
+    # "embed" params get optim.embed_lr_mult / embed_wd_mult; "hidden" marks a weight matrix
+    # between hidden representations (not an embedding, not the output layer), the matrices
+    # optim.name = "muon" orthogonalises; otherwise "hidden" is "body"
+    group: str = "body"
     # How the init's draw becomes the stored layout: "same", or per head as TransformerLens
     # keeps attention ("heads_in": a (d, H*dh) draw stored (H, d, dh); "heads_out": a
     # (H*dh, d) draw stored (H, dh, d)), so a per-head parameter starts where the whole
@@ -39,6 +42,16 @@ def drawn_shape(spec: ParamSpec) -> tuple[int, ...]:
         H, dh, d = spec.shape
         return (H * dh, d)
     return spec.shape
+
+
+def to_matrix(w: torch.Tensor, spec: ParamSpec) -> torch.Tensor:
+    """A stored tensor (leading axes kept) as the whole (in, out) matrix it holds: the
+    inverse of :func:`to_layout` (a view where the layout allows, else a copy)."""
+    lead = w.shape[: w.dim() - len(spec.shape)]
+    if spec.layout == "heads_in":
+        H, d, dh = spec.shape
+        return w.transpose(-3, -2).reshape(*lead, d, H * dh)
+    return w.reshape(*lead, *drawn_shape(spec))
 
 
 def to_layout(w: torch.Tensor, spec: ParamSpec) -> torch.Tensor:
@@ -95,7 +108,7 @@ class EnsembleModule(nn.Module):
         self.to(dtype)
 
     def param_groups(self) -> dict[str, str]:
-        """name -> group ("embed" | "body")."""
+        """name -> group ("embed" | "body" | "hidden")."""
         return {n: s.group for n, s in self.specs.items()}
 
     def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

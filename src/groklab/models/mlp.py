@@ -176,8 +176,10 @@ class _Decoder(EnsembleModule):
     every one of them is multiplied by alpha, biases included: Omnigrok's init."""
 
     def _declare_decoder(self, d_in: int, hidden: list[int], n_classes: int, init: str = "fan_in",
-                         bias: str = "all") -> None:
-        """``bias`` (``model.bias``): "all" layers have one, "hidden" all but the output, "off": none."""
+                         bias: str = "all", input_is_onehot: bool = False) -> None:
+        """``bias`` (``model.bias``): "all" layers have one, "hidden" all but the output, "off": none.
+        Every weight but the output layer's is group "hidden" (Muon's domain), the first one
+        too unless ``input_is_onehot``: a first layer on a one-hot code is an embedding table."""
         if bias not in BIASES:
             raise ValueError(f"bias={bias!r}: choose from {', '.join(BIASES)}")
         widths = [d_in, *hidden, n_classes]
@@ -185,12 +187,13 @@ class _Decoder(EnsembleModule):
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
             has_b = bias == "all" or (bias == "hidden" and i < self.n_dec - 1)
             bound = 1 / math.sqrt(w_in)
+            group = "hidden" if i < self.n_dec - 1 and (i > 0 or not input_is_onehot) else "body"
             if init == "torch":
-                self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), init="uniform", std=bound))
+                self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), init="uniform", std=bound, group=group))
                 if has_b:
                     self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="uniform", std=bound))
             else:
-                self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), std=bound))
+                self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), std=bound, group=group))
                 if has_b:
                     self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="zeros"))
 
@@ -222,7 +225,7 @@ class ParityMLP(_Decoder):
                  act: str = "relu", init: str = "torch", first_layer: str = "gather"):
         super().__init__(n_members)
         self.act_name, self.n_tasks, self.first_layer = act, n_tasks, first_layer
-        self._declare_decoder(n_tasks + n_bits, hidden, n_classes, init)
+        self._declare_decoder(n_tasks + n_bits, hidden, n_classes, init, input_is_onehot=True)
 
     def first(self, rows: torch.Tensor) -> torch.Tensor:
         """rows (N, 1 + n_bits) or (E, N, 1 + n_bits) -> the first layer's pre-activations (E, N, w)."""
@@ -289,7 +292,8 @@ class MLPModel(_Decoder):
             width = table.shape[1]
         self.d_code = width  # width of one operand's encoding
         self.summed = embed in SUMMED_EMBEDS  # one code per pair (width), not two concatenated
-        self._declare_decoder(width if self.summed else 2 * width, hidden, n_classes, init, bias)
+        self._declare_decoder(width if self.summed else 2 * width, hidden, n_classes, init, bias,
+                              input_is_onehot=embed == "onehot")
 
     @property
     def uses_prior_knowledge(self) -> bool:

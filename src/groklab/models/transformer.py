@@ -73,26 +73,52 @@ class Transformer(EnsembleModule):
         layer_norm: bool = False,
         impl: str = "fast",
         init: str = "fan_in",
+        attn_bias: bool = False,
+        residual: str = "input",
     ):
         super().__init__(n_members)
+        self.attn_bias, self.residual = attn_bias, residual
         self.V, self.T, self.C = vocab_size, n_ctx, n_classes
         self.L, self.d, self.H, self.d_mlp = n_layers, d_model, n_heads, d_mlp
         self.dh = d_model // n_heads
         self.act_name, self.ln, self.impl = act, layer_norm, impl
         d, H, dh = d_model, n_heads, self.dh
-        self.declare("embed.W_E", ParamSpec((vocab_size, d), std=1 / math.sqrt(d), group="embed"))
-        self.declare("pos_embed.W_pos", ParamSpec((n_ctx, d), std=1 / math.sqrt(d)))
+        # init "torch": the PyTorch modules of Grokfast's main.py, as they initialise themselves:
+        # nn.Embedding N(0, 1); nn.MultiheadAttention's in_proj xavier-uniform over (3d, d),
+        # its biases 0, its out_proj nn.Linear's U(+-1/sqrt(d)); nn.Linear U(+-1/sqrt(fan_in)),
+        # weights and biases; the head nn.Linear(d, C, bias=False) U(+-1/sqrt(d))
+        torch_init = init == "torch"
+
+        def lin(shape, fan_in, std, **kw):  # a weight: fan-in normal, or nn.Linear's uniform
+            if torch_init:
+                return ParamSpec(shape, init="uniform", std=1 / math.sqrt(fan_in), **kw)
+            return ParamSpec(shape, std=std, **kw)
+
+        def bias(shape, fan_in):
+            return ParamSpec(shape, init="uniform", std=1 / math.sqrt(fan_in)) if torch_init else \
+                ParamSpec(shape, init="zeros")
+
+        emb_std = 1.0 if torch_init else 1 / math.sqrt(d)
+        self.declare("embed.W_E", ParamSpec((vocab_size, d), std=emb_std, group="embed"))
+        self.declare("pos_embed.W_pos", ParamSpec((n_ctx, d), std=emb_std))
         self.blocks = nn.ModuleList(nn.Module() for _ in range(n_layers))  # model.blocks[l].attn.W_Q, as TL
         for l in range(n_layers):
+            qkv = (ParamSpec((H, d, dh), init="uniform", std=math.sqrt(6 / (4 * d)), layout="heads_in", group="hidden")
+                   if torch_init else ParamSpec((H, d, dh), std=1 / math.sqrt(d), layout="heads_in", group="hidden"))
             for name in ("W_Q", "W_K", "W_V"):
-                self.declare(f"blocks.{l}.attn.{name}", ParamSpec((H, d, dh), std=1 / math.sqrt(d), layout="heads_in"))
-            self.declare(f"blocks.{l}.attn.W_O", ParamSpec((H, dh, d), std=1 / math.sqrt(d), layout="heads_out"))
-            self.declare(f"blocks.{l}.mlp.W_in", ParamSpec((d, d_mlp), std=1 / math.sqrt(d)))
-            self.declare(f"blocks.{l}.mlp.b_in", ParamSpec((d_mlp,), init="zeros"))
+                self.declare(f"blocks.{l}.attn.{name}", qkv)
+            self.declare(f"blocks.{l}.attn.W_O", lin((H, dh, d), d, 1 / math.sqrt(d), layout="heads_out",
+                                                     group="hidden"))
+            if attn_bias:  # nn.MultiheadAttention's, zeros at init
+                for name in ("b_Q", "b_K", "b_V"):
+                    self.declare(f"blocks.{l}.attn.{name}", ParamSpec((H, dh), init="zeros"))
+                self.declare(f"blocks.{l}.attn.b_O", ParamSpec((d,), init="zeros"))
+            self.declare(f"blocks.{l}.mlp.W_in", lin((d, d_mlp), d, 1 / math.sqrt(d), group="hidden"))
+            self.declare(f"blocks.{l}.mlp.b_in", bias((d_mlp,), d))
             # Nanda et al.'s code draws every matrix with std 1/sqrt(d_model) but W_U
             out_std = 1 / math.sqrt(d if init == "nanda" else d_mlp)
-            self.declare(f"blocks.{l}.mlp.W_out", ParamSpec((d_mlp, d), std=out_std))
-            self.declare(f"blocks.{l}.mlp.b_out", ParamSpec((d,), init="zeros"))
+            self.declare(f"blocks.{l}.mlp.W_out", lin((d_mlp, d), d_mlp, out_std, group="hidden"))
+            self.declare(f"blocks.{l}.mlp.b_out", bias((d,), d_mlp))
             if layer_norm:
                 for ln in ("ln1", "ln2"):
                     self.declare(f"blocks.{l}.{ln}.w", ParamSpec((d,), init="ones"))
@@ -100,10 +126,15 @@ class Transformer(EnsembleModule):
         if layer_norm:
             self.declare("ln_final.w", ParamSpec((d,), init="ones"))
             self.declare("ln_final.b", ParamSpec((d,), init="zeros"))
-        self.declare("unembed.W_U", ParamSpec((d, n_classes), std=1 / math.sqrt(n_classes if init == "nanda" else d)))
+        self.declare("unembed.W_U", lin((d, n_classes), d, 1 / math.sqrt(n_classes if init == "nanda" else d)))
         self._legacy = _legacy_names(n_layers, layer_norm)
 
     # ------------------------------------------------------------------ pieces
+
+    @property
+    def needs_reference(self) -> bool:
+        """Attention biases and the normed residual exist in the reference path only."""
+        return self.attn_bias or self.residual == "normed"
 
     W_E = property(lambda self: self.embed.W_E)  # (E, V, d)
     W_pos = property(lambda self: self.pos_embed.W_pos)  # (E, T, d)
@@ -122,6 +153,8 @@ class Transformer(EnsembleModule):
             return w.reshape(w.shape[0], self.d, self.d)
         if name in ("W_Q", "W_K", "W_V"):
             return w.transpose(1, 2).reshape(w.shape[0], self.d, self.d)
+        if name in ("b_Q", "b_K", "b_V"):
+            return w.reshape(w.shape[0], self.d)
         return w
 
     def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -194,12 +227,19 @@ class Transformer(EnsembleModule):
             cache[f"blocks.{l}.mlp.hook_post"] = post
         return linear(post, self.p(l, "W_out"), self.p(l, "b_out"))
 
+    def _b_qkv(self, l: int) -> torch.Tensor | None:
+        if not self.attn_bias:
+            return None
+        return torch.cat([self.p(l, "b_Q"), self.p(l, "b_K"), self.p(l, "b_V")], dim=-1)  # (E, 3d)
+
     def _block(self, x: torch.Tensor, l: int, pos: torch.Tensor, cache=None) -> torch.Tensor:
-        """A whole block at every position of x (E, N, T, d)."""
+        """A whole block at every position of x (E, N, T, d). ``residual="normed"``: the
+        attention's output is added to the normalised input (Grokfast's main.py Block:
+        ``x = self.ln_1(x); x = x + attn(x)``), not to the block's input."""
         h = self._ln(x, l, "ln1")
-        q, k, v = linear(h, self._w_qkv(l)).chunk(3, dim=-1)
+        q, k, v = linear(h, self._w_qkv(l), self._b_qkv(l)).chunk(3, dim=-1)
         z = self._attend(q, k, v, pos, pos, cache, l)
-        x = x + linear(z, self.p(l, "W_O"))
+        x = (h if self.residual == "normed" else x) + linear(z, self.p(l, "W_O"), self.p(l, "b_O") if self.attn_bias else None)
         if cache is not None:
             cache[f"blocks.{l}.hook_resid_mid"] = x
         return x + self._mlp(x, l, cache)
@@ -216,7 +256,7 @@ class Transformer(EnsembleModule):
         at the last position. ``cache`` collects named activations: every position's, by
         the reference path; with ``last_only`` the fast path records just the last layer's
         MLP activations at the last position (``blocks.{L-1}.mlp.hook_pre/post``, (E, N, d_mlp))."""
-        if self.impl == "reference" or (cache is not None and not last_only):
+        if self.impl == "reference" or (cache is not None and not last_only) or self.needs_reference:
             return self.forward_reference(tokens, cache)
         return self.forward_fast(tokens, cache)
 
@@ -374,6 +414,7 @@ class Transformer(EnsembleModule):
 
 # A block's parameters: short name -> TransformerLens's name under ``blocks.{l}``.
 _BLOCK = {"W_Q": "attn.W_Q", "W_K": "attn.W_K", "W_V": "attn.W_V", "W_O": "attn.W_O",
+          "b_Q": "attn.b_Q", "b_K": "attn.b_K", "b_V": "attn.b_V", "b_O": "attn.b_O",
           "W_in": "mlp.W_in", "b_in": "mlp.b_in", "W_out": "mlp.W_out", "b_out": "mlp.b_out",
           "ln1_w": "ln1.w", "ln1_b": "ln1.b", "ln2_w": "ln2.w", "ln2_b": "ln2.b"}
 

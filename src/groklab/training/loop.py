@@ -42,10 +42,11 @@ from groklab.training.schedule import eval_steps, log_steps
 class BatchSampler:
     """Minibatches of train rows: shuffled epochs per member, each from its own generator
     (seeded from the member's seed), so a member sees the same batches alone or in an
-    ensemble. The last partial batch of an epoch is dropped."""
+    ensemble. The last partial batch of an epoch is dropped, or with ``drop_last=False``
+    trained on (a smaller batch, as ``torch.split`` of a permutation gives it)."""
 
-    def __init__(self, n_train: int, batch_size: int, seeds: list[int]):
-        self.n, self.B = n_train, min(batch_size, n_train)
+    def __init__(self, n_train: int, batch_size: int, seeds: list[int], drop_last: bool = True):
+        self.n, self.B, self.drop_last = n_train, min(batch_size, n_train), drop_last
         self.gens = [torch.Generator().manual_seed(1_000_003 * s + 12_345) for s in seeds]
         self.perms = [torch.randperm(self.n, generator=g) for g in self.gens]
         self.cursor = [0] * len(seeds)
@@ -53,10 +54,11 @@ class BatchSampler:
     def next(self) -> torch.Tensor:
         out = []
         for e, g in enumerate(self.gens):
-            if self.cursor[e] + self.B > self.n:
-                self.perms[e], self.cursor[e] = torch.randperm(self.n, generator=g), 0
-            out.append(self.perms[e][self.cursor[e] : self.cursor[e] + self.B])
-            self.cursor[e] += self.B
+            c = self.cursor[e]
+            if c >= self.n or (self.drop_last and c + self.B > self.n):
+                self.perms[e], c = torch.randperm(self.n, generator=g), 0
+            out.append(self.perms[e][c : c + self.B])
+            self.cursor[e] = c + self.B
         return torch.stack(out)  # (E, B)
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
@@ -185,7 +187,7 @@ class Trainer:
         as_t = lambda key: torch.tensor(cfg.member_values(key), dtype=dtype, device=self.device)  # noqa: E731
         self.opt = EnsembleOptimizer(dict(self.model.named_parameters()), self.model.param_groups(),
                                      cfg.optim, as_t("optim.lr"), as_t("optim.weight_decay"),
-                                     as_t("optim.embed_lr"))
+                                     as_t("optim.embed_lr"), specs=self.model.specs)
         self.methods = build_methods(cfg.method, self.opt, specs=self.model.specs)  # before any step
         n_train = len(self.task.train_idx)
         seeds = cfg.member_values("train.seeds")
@@ -193,7 +195,7 @@ class Trainer:
         if self.task.fresh:
             self.sampler = FreshSampler(self.task, tr.batch_size, seeds, cfg.task.split_seed)
         else:
-            self.sampler = None if self.full_batch else BatchSampler(n_train, tr.batch_size, seeds)
+            self.sampler = None if self.full_batch else BatchSampler(n_train, tr.batch_size, seeds, tr.drop_last)
         self.eval_at = set(eval_steps(tr.steps, tr.eval_every, tr.evals_per_decade, tr.eval_min_gap))
         self.keep_at = set(log_steps(tr.steps, tr.checkpoints_per_decade))
         self.measure_at = set(log_steps(tr.steps, tr.measures_per_decade))
@@ -258,7 +260,8 @@ class Trainer:
                 finite = torch.isfinite(loss)
                 if live is not None:
                     finite = torch.ones(self.E, dtype=torch.bool, device=self.device).index_copy(0, live, finite)
-                lr_scale = min(1.0, (st.step + 1) / cfg.optim.warmup_steps) if cfg.optim.warmup_steps else 1.0
+                o = cfg.optim
+                lr_scale = min(1.0, (st.step + o.warmup_start) / o.warmup_steps) if o.warmup_steps else 1.0
                 step_mask = active & finite
                 grad = None
                 if self.methods.grad_filters:  # [method point: gradient] Grokfast, perp-grad

@@ -8,15 +8,34 @@ Adam and AdamW run torch's fused kernel (``torch._fused_adam(w)_``, as
 ``torch.optim.AdamW(fused=True)``): one pass over memory instead of about ten.
 
 The updates follow ``torch.optim`` (AdamW: Loshchilov & Hutter 2019; Adam with L2 weight
-decay; SGD with momentum); ``tests/unit/test_optim.py`` checks them against ``torch.optim``.
+decay; SGD with momentum; Muon: Jordan et al. 2024, as ``torch.optim.Muon``);
+``tests/unit/test_optim.py`` checks them against ``torch.optim``.
+
+Muon ("MomentUm Orthogonalized by Newton-Schulz", K. Jordan et al. 2024,
+kellerjordan.github.io/posts/muon; the optimizer of Tveit, Remseth & Skogvold 2025, "Muon
+optimizer accelerates grokking", arXiv 2504.16041) updates each hidden weight matrix W
+(group "hidden": see ``groklab.models.common.ParamSpec``) by
+
+    B <- mu B + (1 - mu) G;   U = (1 - mu) G + mu B (Nesterov) or B;   O = NS5(U / |U|_F)
+    W <- W (1 - lr wd) - lr sqrt(max(1, out/in)) O
+
+with torch's own Newton-Schulz iteration (``torch.optim._muon``: 5 quintic steps with
+Jordan's coefficients, in bfloat16) on the whole (out, in) matrix (an attention weight kept
+per head is orthogonalised as the one matrix it is). Every other parameter (embeddings,
+output layer, biases, norms) takes AdamW at ``lr * optim.aux_lr_mult``, as Jordan's
+``MuonWithAuxAdam`` and the reproduction of Tveit et al. (bangyen/muon,
+``scripts/train_tasks.py``: Muon lr 5e-3, AdamW 5e-4, both weight decay 1e-2).
 """
 
 from __future__ import annotations
 
-
 import torch
+from torch.optim._muon import DEFAULT_A, DEFAULT_B, DEFAULT_C, EPS, _adjust_lr, _zeropower_via_newtonschulz
 
 from groklab.config import OptimConfig
+from groklab.models.common import ParamSpec, to_layout, to_matrix
+
+NS_COEFFICIENTS = (DEFAULT_A, DEFAULT_B, DEFAULT_C)  # Jordan's quintic (3.4445, -4.7750, 2.0315)
 
 
 class EnsembleOptimizer:
@@ -27,10 +46,11 @@ class EnsembleOptimizer:
 
     def __init__(self, params: dict[str, torch.nn.Parameter], groups: dict[str, str],
                  cfg: OptimConfig, lr: torch.Tensor, weight_decay: torch.Tensor,
-                 embed_lr: torch.Tensor | None = None):
+                 embed_lr: torch.Tensor | None = None, specs: dict[str, ParamSpec] | None = None):
         """lr, weight_decay (E,): per member. ``embed_lr`` (E,): the learning rate of the
         "embed" group (default lr * cfg.embed_lr_mult); its weight decay is
-        weight_decay * cfg.embed_wd_mult."""
+        weight_decay * cfg.embed_wd_mult. ``specs`` (Muon only): the parameters' specs, whose
+        layouts give the whole matrices."""
         self.params, self.cfg = params, cfg
         self.E = E = lr.shape[0]
         self.t = 0  # steps taken
@@ -51,16 +71,36 @@ class EnsembleOptimizer:
         self.lr = torch.where(is_embed, embed_lr, lr)  # (E, P)
         self.wd = torch.where(is_embed, weight_decay * cfg.embed_wd_mult, weight_decay)  # (E, P)
         zeros = lambda: torch.zeros_like(self.flat)  # noqa: E731
-        self.state = {"m": zeros(), "v": zeros()} if cfg.name in ("adamw", "adam") else {"buf": zeros()}
+        self.state = {"m": zeros(), "v": zeros()} if cfg.name in ("adamw", "adam", "muon") else {"buf": zeros()}
         # Adam(W): torch's fused kernel (one pass over memory instead of about ten) on views
         # of the flat buffers shaped like the parameters, so the gradients go in as autograd
         # left them (no concatenation): one call per (lr, weight decay) that occurs.
         self._fused = None
-        if cfg.name in ("adamw", "adam"):
-            self._fused = torch._fused_adamw_ if cfg.name == "adamw" else torch._fused_adam_
+        self.muon: dict[str, tuple[int, ParamSpec]] = {}  # name -> (offset in flat, spec)
+        if cfg.name == "muon":
+            self.muon = self._muon_params(groups, specs)
+            self.state["buf"] = zeros()
+            self._muon_lr = lr.double().flatten().tolist()
+            self._muon_wd = weight_decay.double().flatten().tolist()
+            lr, embed_lr = lr * cfg.aux_lr_mult, embed_lr * cfg.aux_lr_mult  # AdamW for the rest
+        if cfg.name in ("adamw", "adam", "muon"):
+            self._fused = torch._fused_adam_ if cfg.name == "adam" else torch._fused_adamw_
             self._step_t = torch.zeros((), dtype=torch.float32, device=dev)
             self._units = self._fused_units(groups, lr, embed_lr, weight_decay)
 
+    def _muon_params(self, groups: dict[str, str], specs: dict[str, ParamSpec] | None) -> dict:
+        hidden = [n for n in self.params if groups.get(n) == "hidden"]
+        if not hidden:
+            raise ValueError("optim.name='muon': this model has no hidden weight matrix to orthogonalise "
+                             f"(parameters: {', '.join(self.params)})")
+        if specs is None:
+            raise ValueError("optim.name='muon' needs the parameters' specs (their layouts)")
+        out, off = {}, 0
+        for n, p in self.params.items():
+            if n in hidden:
+                out[n] = (off, specs[n])
+            off += p[0].numel()
+        return out
     def _fused_units(self, groups, lr, embed_lr, weight_decay) -> dict[tuple[float, float], list]:
         """The fused kernel's work, as {(lr, wd): [(member, name, offset, param, m, v)]}: one
         entry per (member, parameter), member None when E = 1, with views of the flat buffers
@@ -74,6 +114,9 @@ class EnsembleOptimizer:
         off = 0
         for n, p in self.params.items():
             k, emb = p[0].numel(), groups.get(n) == "embed"
+            if n in self.muon:  # Muon's, not Adam's
+                off += k
+                continue
             for e in range(E):
                 key = (embed_lr[e] if emb else lr[e], wd[e] * (cfg.embed_wd_mult if emb else 1.0))
                 member, rows, shape = (None, slice(None), p.shape) if E == 1 else (e, e, p.shape[1:])
@@ -93,6 +136,8 @@ class EnsembleOptimizer:
         With every member active the update runs in place (fewer passes over memory)."""
         cfg, st, p = self.cfg, self.state, self.flat
         self.t += 1
+        if self.muon:
+            self._muon_step(active, lr_scale, grad)
         if self._fused is not None:
             return self._fused_step(active, lr_scale, grad)
         # SGD with momentum, L2 weight decay through the gradient
@@ -108,6 +153,29 @@ class EnsembleOptimizer:
         new.sub_(self._lr * st["buf"])
         if not everyone:
             p.copy_(torch.where(keep, new, p))
+
+    def _muon_step(self, active: torch.Tensor, lr_scale: float, grad: torch.Tensor | None) -> None:
+        """Muon on each hidden matrix of each active member (module docstring)."""
+        cfg, buf, live = self.cfg, self.state["buf"], active.tolist()
+        for n, (off, spec) in self.muon.items():
+            p = self.params[n]
+            k = p[0].numel()
+            for e in range(self.E):
+                if not live[e]:
+                    continue
+                if grad is not None:
+                    g = grad[e, off : off + k]
+                else:
+                    g = p.grad[e].reshape(-1) if p.grad is not None else torch.zeros_like(p.data[e]).reshape(-1)
+                b = buf[e, off : off + k]
+                b.lerp_(g, 1 - cfg.muon_momentum)  # as torch.optim.Muon (and Jordan's code) do
+                u = g.lerp(b, cfg.muon_momentum) if cfg.nesterov else b
+                u = to_matrix(u.view(spec.shape), spec).T.contiguous()  # (out, in), torch's orientation
+                o = _zeropower_via_newtonschulz(u, NS_COEFFICIENTS, cfg.ns_steps, EPS).T.to(p.dtype)
+                lr = self._muon_lr[e] * lr_scale
+                w = p.data[e]
+                w.mul_(1 - lr * self._muon_wd[e])
+                w.sub_(to_layout(o, spec).reshape(w.shape), alpha=_adjust_lr(lr, None, u.shape))
 
     def _fused_step(self, active: torch.Tensor, lr_scale: float, grad: torch.Tensor | None) -> None:
         """Adam(W) by torch's fused kernel, as torch.optim.Adam(W)(fused=True). Inactive
