@@ -141,6 +141,9 @@ SUITES: dict[str, tuple[BenchTask, ...]] = {
               threshold=0.95, methods=("grokfast2024", "grokfast2024_ma"), train={"eval_every": 10}),
         _task("egd_add127", "a+b mod 127, random 50% (EGD's mod_add.py)", "add", p=127,
               threshold=0.95, methods=("egd2025",), train={"eval_every": 15}),
+        _task("tveit_div97", "x/y mod 97 (y != 0), random 50% (one of Tveit et al.'s seven tasks); evaluated once an "
+              "epoch (145 batches of 32)", "div", threshold=0.95, methods=("tveit2025_muon", "tveit2025_adamw"),
+              train={"eval_every": 145}),
         BenchTask("thread_add97", "a+b mod 97, one of each commutative pair, a != b, random half (the thread's "
                   "best post)", {"op": "add", "p": 97, "fraction": 0.5, "split": "random",
                                  "dedupe_commutative": True, "exclude_diagonal": True},
@@ -161,6 +164,10 @@ ANCHORS: dict[tuple[str, str], Anchor] = {
         Anchor("thread_sdr", "thread_add97", "99.4% val after 200 epochs of 12 batches (~2,400 steps; "
                "the accuracy at the end of training, not a first crossing)", 2400,
                "discourse.numenta.org/t/the-grokking-challenge/10688/20"),
+        Anchor("tveit2025_muon", "tveit_div97", "grokking epoch 102.89 (95% val after train ~100%; mean over 7 tasks "
+               "x 3 softmax variants; batch size and steps per epoch not stated)", None, "arXiv:2504.16041, abstract"),
+        Anchor("tveit2025_adamw", "tveit_div97", "grokking epoch 153.09 (as above; Muon / AdamW = 0.67)", None,
+               "arXiv:2504.16041, abstract"),
         Anchor("egd2025", "egd_add127", "no step count ('immediate generalization', reviews)", None,
                "arXiv:2510.04930; OpenReview reviews"),
     ]
@@ -190,6 +197,8 @@ METHODS: dict[str, BenchMethod] = {
         BenchMethod("grokfast2024_ma", "grokfast2024_ma", PRESETS["grokfast2024_ma"].citation),
         BenchMethod("prieto2025_fig1a", "prieto2025_fig1a", PRESETS["prieto2025_fig1a"].citation),
         BenchMethod("egd2025", "egd2025", PRESETS["egd2025"].citation),
+        BenchMethod("tveit2025_muon", "tveit2025_muon", PRESETS["tveit2025_muon"].citation),
+        BenchMethod("tveit2025_adamw", "tveit2025_adamw", PRESETS["tveit2025_adamw"].citation),
     ]
 }
 # what each suite runs by default: its methods and seconds per run. The challenge's default is
