@@ -247,6 +247,7 @@ class OptimConfig:
     muon_momentum: float = 0.95
     nesterov: bool = True
     ns_steps: int = 5  # Newton-Schulz iterations
+    ns_dtype: str = "float32"  # ... in float32 | bfloat16 (torch's; slow on CPUs without bfloat16)
     aux_lr_mult: float = 0.1  # AdamW's lr (non-hidden parameters) = lr * aux_lr_mult
 
 
@@ -360,6 +361,7 @@ class RunConfig:
             raise ConfigError("optim.muon_momentum", o.muon_momentum, "must lie in [0, 1)")
         if not (1 <= o.ns_steps < 100):
             raise ConfigError("optim.ns_steps", o.ns_steps, "must lie in [1, 99]")
+        _choice("optim.ns_dtype", o.ns_dtype, ("float32", "bfloat16"))
         if o.aux_lr_mult <= 0:
             raise ConfigError("optim.aux_lr_mult", o.aux_lr_mult, "must be positive")
         _positive("train.steps", tr.steps)
