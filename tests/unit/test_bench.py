@@ -109,7 +109,8 @@ def test_fidelity_suite_pairs_each_baseline_with_its_paper():
     runs = expand("fidelity", None, None, "0-0")
     pairs = [(r.method, r.task) for r in runs]
     assert pairs == [("prieto2025_fig1a", "prieto113"), ("grokfast2024", "grokfast_mul97"),
-                     ("grokfast2024_ma", "grokfast_mul97"), ("egd2025", "egd_add127"), ("thread_sdr", "thread_add97")]
+                     ("grokfast2024_ma", "grokfast_mul97"), ("egd2025", "egd_add127"),
+                     ("tveit2025_muon", "tveit_div97"), ("tveit2025_adamw", "tveit_div97"), ("thread_sdr", "thread_add97")]
     assert all(pair in ANCHORS for pair in pairs)
     by = {r.method: r.cfg for r in runs}
     pr = by["prieto2025_fig1a"]
@@ -117,6 +118,12 @@ def test_fidelity_suite_pairs_each_baseline_with_its_paper():
     assert (pr.optim.beta2, pr.optim.eps, pr.model.bias, pr.train.batch_size) == (0.999, 1e-8, "off", None)
     gf = by["grokfast2024"]
     assert gf.task.op == "mul_nz" and gf.train.stop_val_acc == 0.99  # 95% is read off the curve
+    m = gf.model  # their main.py's quirks
+    assert (m.init, m.attn_bias, m.residual, m.logits) == ("torch", True, "normed", "vocab")
+    assert (gf.optim.warmup_start, gf.train.drop_last) == (0, False)
+    mu = by["tveit2025_muon"]
+    assert (mu.optim.name, mu.optim.lr, mu.optim.aux_lr_mult, mu.train.batch_size, mu.train.eval_every) == \
+        ("muon", 5e-3, 0.1, 32, 145)
     assert by["egd2025"].task.p == 127 and by["egd2025"].method["egd"]["until_val_acc"] == 0.95
     th = by["thread_sdr"]
     assert th.task.dedupe_commutative and th.task.exclude_diagonal and th.model.embed == "cyclic_sdr_sum"
