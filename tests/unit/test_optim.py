@@ -337,11 +337,12 @@ def whole(w: torch.Tensor, spec: ParamSpec) -> torch.Tensor:
     return w.T
 
 
-@pytest.mark.parametrize("E", [1, 2])
-def test_muon_matches_torch_muon_and_adamw(E):
+@pytest.mark.parametrize("E,nesterov", [(1, True), (2, True), (2, False)])
+def test_muon_matches_torch_muon_and_adamw(E, nesterov):
     """Hidden matrices: torch.optim.Muon on the whole (out, in) matrix (the per-head W_Q as
     the one (H*dh, d) matrix it is); every other parameter: torch.optim.AdamW at lr * 0.1."""
-    cfg = OptimConfig(name="muon", lr=0.02, weight_decay=0.1, beta1=0.9, beta2=0.98, ns_dtype="bfloat16")
+    cfg = OptimConfig(name="muon", lr=0.02, weight_decay=0.1, beta1=0.9, beta2=0.98, ns_dtype="bfloat16",
+                      nesterov=nesterov)
     init = muon_tensors(E, 0)
     params = params_from(init)
     opt = EnsembleOptimizer(params, MUON_GROUPS, cfg, torch.full((E,), 0.02), torch.full((E,), 0.1),
@@ -351,7 +352,7 @@ def test_muon_matches_torch_muon_and_adamw(E):
     for e in range(E):
         ref = {n: torch.nn.Parameter(whole(init[n][e], s).clone() if s.group == "hidden" else init[n][e].clone())
                for n, s in MUON_SPECS.items()}
-        muon = torch.optim.Muon([ref["Wq"], ref["W"]], lr=0.02, weight_decay=0.1, momentum=0.95, nesterov=True)
+        muon = torch.optim.Muon([ref["Wq"], ref["W"]], lr=0.02, weight_decay=0.1, momentum=0.95, nesterov=nesterov)
         adam = torch.optim.AdamW([ref["W_E"], ref["b"]], lr=0.002, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.1)
         for g in grads:
             for n, s in MUON_SPECS.items():

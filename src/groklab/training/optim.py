@@ -177,6 +177,8 @@ class EnsembleOptimizer:
         """Muon on each hidden matrix of the active members (module docstring)."""
         cfg, buf = self.cfg, self.state["buf"]
         live = torch.nonzero(active).flatten()
+        if len(live) == 0:
+            return
         everyone = len(live) == self.E
         lr_all, wd_all = self._muon_lr[live] * lr_scale, self._muon_wd[live]  # (A,) the active members'
         for n, (off, spec) in self.muon.items():
@@ -196,7 +198,7 @@ class EnsembleOptimizer:
             if not everyone:
                 b[live] = b_live
             u = g.lerp(b_live, cfg.muon_momentum) if cfg.nesterov else b_live
-            u = to_matrix(u.view(len(u), *spec.shape), spec).mT  # (A, out, in), torch's orientation
+            u = to_matrix(u.reshape(len(u), *spec.shape), spec).mT  # (A, out, in), torch's orientation
             o = newton_schulz(u, cfg.ns_steps, NS_DTYPES[cfg.ns_dtype]).to(p.dtype).mT  # (A, in, out)
             scale = _adjust_lr(1.0, None, u.shape[1:])  # sqrt(max(1, out/in))
             w = p.data if everyone else p.data[live]
