@@ -24,6 +24,9 @@ _POWER_TRANSFORMER = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_h
 # fastest_transformer's optimizer (fastest_grokfast takes it with its own learning rate)
 _FASTEST_TRANSFORMER_OPTIM = {"name": "adamw", "lr": 2e-3, "weight_decay": 3.0, "beta1": 0.9, "beta2": 0.98,
                               "warmup_steps": 10}
+# Tveit et al. 2025's comparison (bangyen/muon's settings) on x/y mod 97 with Power et al.'s transformer
+_TVEIT = {"task": {"op": "div", "p": 97, "fraction": 0.5, "layout": "aopb="}, "model": _POWER_TRANSFORMER,
+          "train": {"steps": 30_000, "batch_size": 32}}
 _CHALLENGE_TRAIN = {"steps": 3000, "batch_size": 512, "stop_val_acc": 0.99, "stop_patience": 1}
 # Grokfast's main.py: model and optimizer (Adam with coupled L2, warm-up 10 updates)
 _GROKFAST_MODEL = {"kind": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4, "d_mlp": 512,
@@ -146,23 +149,16 @@ PRESETS: dict[str, Preset] = {
             "Power et al.'s 2-layer transformer (theirs: RoPE, RMSNorm, SiLU, dropout); the paper: grokking at "
             "epoch 102.89 with Muon against 153.09 with AdamW, mean over 7 tasks",
             {
-                "task": {"op": "div", "p": 97, "fraction": 0.5, "layout": "aopb="},
-                "model": _POWER_TRANSFORMER,
+                **_TVEIT,
                 "optim": {"name": "muon", "lr": 5e-3, "aux_lr_mult": 0.1, "weight_decay": 1e-2, "beta1": 0.9,
                           "beta2": 0.98},
-                "train": {"steps": 30_000, "batch_size": 32},
             },
         ),
         Preset(
             "tveit2025_adamw",
             "Tveit et al. 2025's AdamW baseline (bangyen/muon: lr 5e-4, betas (0.9, 0.98), weight decay 1e-2, "
             "batch 32): tveit2025_muon with AdamW on every parameter",
-            {
-                "task": {"op": "div", "p": 97, "fraction": 0.5, "layout": "aopb="},
-                "model": _POWER_TRANSFORMER,
-                "optim": {"name": "adamw", "lr": 5e-4, "weight_decay": 1e-2, "beta1": 0.9, "beta2": 0.98},
-                "train": {"steps": 30_000, "batch_size": 32},
-            },
+            {**_TVEIT, "optim": {"name": "adamw", "lr": 5e-4, "weight_decay": 1e-2, "beta1": 0.9, "beta2": 0.98}},
         ),
         Preset(
             "prieto2025_stablemax",
