@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from groklab.config import ConfigError, RunConfig, apply_overrides
-from groklab.models import build_model
+from groklab.models import build_model, n_outputs
 from groklab.presets import get_preset
 from groklab.store import RunStore
 from groklab.tasks import make_task
@@ -51,14 +51,14 @@ def tl_config(cfg: RunConfig, task=None) -> dict:
         raise ConfigError("model.act", m.act, f"no TransformerLens equivalent; one of {', '.join(ACT_TO_TL)}")
     return {"n_layers": m.n_layers, "d_model": m.d_model, "n_heads": m.n_heads, "d_head": m.d_model // m.n_heads,
             "d_mlp": m.d_mlp, "act_fn": ACT_TO_TL[m.act], "normalization_type": "LN" if m.layer_norm else None,
-            "d_vocab": task.vocab_size,
-            "d_vocab_out": task.vocab_size if m.logits == "vocab" else task.n_classes, "n_ctx": task.seq_len, "eps": 1e-5,
+            "d_vocab": task.vocab_size, "d_vocab_out": n_outputs(m, task), "n_ctx": task.seq_len, "eps": 1e-5,
             "positional_embedding_type": "standard", "default_prepend_bos": False}
 
 
 def tl_state_dict(model, member: int = 0) -> dict[str, torch.Tensor]:
     """Member ``member`` of a groklab transformer as TransformerLens's parameters (zero
-    attention biases where the model has none, a zero unembedding bias; no buffers, which differ between TL versions)."""
+    attention biases where the model has none, a zero unembedding bias; no buffers, which
+    differ between TL versions)."""
     out = {name: p.detach()[member].clone() for name, p in model.named_parameters()}  # the same names and shapes
     dtype = out["embed.W_E"].dtype
     for l in range(model.L):

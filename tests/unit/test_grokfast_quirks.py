@@ -142,3 +142,19 @@ def test_warmup_start_zero_makes_the_first_update_at_lr_zero(tmp_path):
         w = [run.store.load_weights(s)[1]["embed.W_E"] for s in (0, 1, 2)]
         moved[start] = [not torch.equal(w[i], w[i + 1]) for i in range(2)]
     assert moved == {0: [False, True], 1: [True, True]}
+
+
+def test_transformer_lens_state_dict_keeps_real_attention_biases_and_refuses_the_normed_residual():
+    import pytest
+    from groklab.config import ConfigError
+    from groklab.transformer_lens import tl_config, tl_state_dict
+    cfg = small_grokfast_config()
+    task = make_task(cfg.task)
+    model = build_model(cfg, task, "cpu")
+    with torch.no_grad():
+        model.blocks[0].attn.b_Q.add_(1.0)
+    sd = tl_state_dict(model)
+    assert torch.equal(sd["blocks.0.attn.b_Q"], model.blocks[0].attn.b_Q[0])  # not replaced by zeros
+    assert sd["unembed.W_U"].shape[-1] == sd["unembed.b_U"].shape[0] == task.vocab_size
+    with pytest.raises(ConfigError, match="model.residual"):
+        tl_config(cfg, task)

@@ -8,6 +8,11 @@ from groklab.models.mlp import MLPModel, ParityMLP, ToyModel, VectorMLP, uses_pr
 from groklab.models.transformer import Transformer
 
 
+def n_outputs(m, task) -> int:
+    """The transformer's logits: one per answer class, or one per token (``model.logits``)."""
+    return task.vocab_size if m.logits == "vocab" else task.n_classes
+
+
 def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
     """An initialised ensemble for ``cfg`` on ``task`` (member e from ``train.seeds[e]``).
     On feature vectors (``task.input_kind == "features"``) the MLP reads them directly."""
@@ -18,8 +23,7 @@ def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
     elif task.input_kind == "features":
         model = VectorMLP(E, task.in_dim, task.out_dim, list(m.hidden), m.act, m.init)
     elif m.kind == "transformer":
-        n_out = task.vocab_size if m.logits == "vocab" else task.n_classes
-        model = Transformer(E, task.vocab_size, task.seq_len, n_out, m.n_layers, m.d_model, m.n_heads,
+        model = Transformer(E, task.vocab_size, task.seq_len, n_outputs(m, task), m.n_layers, m.d_model, m.n_heads,
                             m.d_mlp, m.act, m.layer_norm, m.impl, m.init, m.attn_bias, m.residual)
         model.set_row_support(task.inputs)  # members' tables independent of their batches
     elif m.kind == "toy":

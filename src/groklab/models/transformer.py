@@ -94,17 +94,18 @@ class Transformer(EnsembleModule):
                 return ParamSpec(shape, init="uniform", std=1 / math.sqrt(fan_in), **kw)
             return ParamSpec(shape, std=std, **kw)
 
-        def bias(shape, fan_in):
-            return ParamSpec(shape, init="uniform", std=1 / math.sqrt(fan_in)) if torch_init else \
-                ParamSpec(shape, init="zeros")
+        def bias(shape, fan_in):  # zeros, or nn.Linear's uniform
+            return ParamSpec(shape, init="uniform", std=1 / math.sqrt(fan_in)) if torch_init else ParamSpec(
+                shape, init="zeros")
 
         emb_std = 1.0 if torch_init else 1 / math.sqrt(d)
         self.declare("embed.W_E", ParamSpec((vocab_size, d), std=emb_std, group="embed"))
         self.declare("pos_embed.W_pos", ParamSpec((n_ctx, d), std=emb_std))
         self.blocks = nn.ModuleList(nn.Module() for _ in range(n_layers))  # model.blocks[l].attn.W_Q, as TL
         for l in range(n_layers):
-            qkv = (ParamSpec((H, d, dh), init="uniform", std=math.sqrt(6 / (4 * d)), layout="heads_in", group="hidden")
-                   if torch_init else ParamSpec((H, d, dh), std=1 / math.sqrt(d), layout="heads_in", group="hidden"))
+            qkv = ParamSpec((H, d, dh), init="uniform" if torch_init else "normal",  # torch: xavier over (3d, d)
+                            std=math.sqrt(6 / (4 * d)) if torch_init else 1 / math.sqrt(d), layout="heads_in",
+                            group="hidden")
             for name in ("W_Q", "W_K", "W_V"):
                 self.declare(f"blocks.{l}.attn.{name}", qkv)
             self.declare(f"blocks.{l}.attn.W_O", lin((H, dh, d), d, 1 / math.sqrt(d), layout="heads_out",
@@ -239,7 +240,8 @@ class Transformer(EnsembleModule):
         h = self._ln(x, l, "ln1")
         q, k, v = linear(h, self._w_qkv(l), self._b_qkv(l)).chunk(3, dim=-1)
         z = self._attend(q, k, v, pos, pos, cache, l)
-        x = (h if self.residual == "normed" else x) + linear(z, self.p(l, "W_O"), self.p(l, "b_O") if self.attn_bias else None)
+        b_O = self.p(l, "b_O") if self.attn_bias else None
+        x = (h if self.residual == "normed" else x) + linear(z, self.p(l, "W_O"), b_O)
         if cache is not None:
             cache[f"blocks.{l}.hook_resid_mid"] = x
         return x + self._mlp(x, l, cache)

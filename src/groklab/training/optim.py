@@ -108,7 +108,7 @@ class EnsembleOptimizer:
             self._units = self._fused_units(groups, lr, embed_lr, weight_decay)
 
     def _muon_params(self, groups: dict[str, str], specs: dict[str, ParamSpec] | None) -> dict:
-        hidden = [n for n in self.params if groups.get(n) == "hidden"]
+        hidden = {n for n in self.params if groups.get(n) == "hidden"}
         if not hidden:
             raise ValueError("optim.name='muon': this model has no hidden weight matrix to orthogonalise "
                              f"(parameters: {', '.join(self.params)})")
@@ -120,6 +120,7 @@ class EnsembleOptimizer:
                 out[n] = (off, specs[n])
             off += p[0].numel()
         return out
+
     def _fused_units(self, groups, lr, embed_lr, weight_decay) -> dict[tuple[float, float], list]:
         """The fused kernel's work, as {(lr, wd): [(member, name, offset, param, m, v)]}: one
         entry per (member, parameter), member None when E = 1, with views of the flat buffers
