@@ -37,7 +37,8 @@ CASES = {
     "liu2022_toy": [],
     "fastest": [],
     "prieto2025_stablemax": ["task.p=23"],
-    "grokfast2024": ["task.p=23"],
+    "grokfast2024": ["task.p=23"],  # its main.py's quirks: attention biases, normed residual, torch inits
+    "tveit2025_muon": ["task.p=23", "train.batch_size=64"],  # Muon (Newton-Schulz) + AdamW
     "omnigrok_mnist": ["task.train_size=200"],
     "omnigrok_teacher_student": [],
     "omnigrok_modadd_constrained": [],
