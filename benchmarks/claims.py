@@ -98,6 +98,20 @@ def _critical(theory_dir: Path) -> str:
             f"theory {r['predicted']:.3f} [{p[0]:.3f}, {p[1]:.3f}]")
 
 
+def _tveit(folder: Path) -> str:
+    """Muon's reached / median epoch of those reached (CI) and AdamW's reached by its cutoff, from
+    benchmarks/fidelity_ensembles.py's per-member rows."""
+    rows = json.loads((folder / "fidelity_ensembles.json").read_text())
+    out = []
+    for method in ("tveit2025_muon", "tveit2025_adamw"):
+        g = [r for r in rows if r["method"] == method]
+        ep = sorted(r["epoch"] for r in g if r["epoch"] is not None)
+        cut = min(r["last_step"] / r["steps_per_epoch"] for r in g)
+        med = f", median epoch {pd.Series(ep).median():.0f}" if ep else ""
+        out.append(f"{len(ep)}/{len(g)} by epoch {cut:.0f}{med}")
+    return " / ".join(out)
+
+
 def _bench_row(folder: Path, method: str, task: str) -> str:
     s = pd.read_parquet(folder / "bench.parquet").set_index(["method", "task"]).loc[(method, task)]
     return (f"{int(s['reached'])}/{int(s['seeds'])}; {s['steps_median']:.0f} steps "
@@ -191,6 +205,14 @@ CLAIMS = [
           "95% bootstrap of the median: 110–130 / 982–1,028",
           lambda d: f"{pd.read_parquet(d / 'bench.parquet').set_index('method').loc['prieto2025_fig1a', 'steps_median']:.0f}"
                     f" / {_fidelity(d, ['egd2025'])}"),
+    Claim("fidelity: Muon / AdamW (Tveit et al. 2025's settings, Power et al.'s transformer), x/y mod 97, 50%, "
+          "batch 32: members at 95% val by the cutoff, median grokking epoch of those (paper: 102.89 / 153.09, "
+          "their own transformer, mean over 7 tasks)", "8/10 by epoch 101, median epoch 67 / 0/10 by epoch 179",
+          ["python3 benchmarks/fidelity_ensembles.py --task tveit_div97 --splits 100,105 --members 5 --device cuda "
+           "--nondeterministic --deadline-s 420 --out benchmarks/out/fidelity_tveit_h100"],
+          "benchmarks/out/fidelity_tveit_h100", "87a6fe5", "init 100-109 on splits 100 and 105 (held out; an H100)",
+          "95% bootstrap of Muon's median (of those reached): 59–84 epochs",
+          _tveit),
 ]
 
 

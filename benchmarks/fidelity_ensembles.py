@@ -39,9 +39,11 @@ from pathlib import Path
 import numpy as np
 
 import groklab
+from groklab.bench.aggregate import median_ci
 from groklab.bench.suite import ANCHORS, TASKS, config_for
 from groklab.detect import first_step_at_least
 from groklab.resolve import check
+from groklab.tasks import make_task
 from groklab.store import RunStore
 
 
@@ -57,7 +59,10 @@ def ensemble_config(method: str, task: str, split: int, members: int, device: st
 
 def train_one(args) -> None:
     cfg = ensemble_config(args.one, args.task, args.split, args.members, args.device, not args.nondeterministic)
-    groklab.train(cfg, Path(args.out) / f"{args.one}_split{args.split}", progress=False)
+    try:
+        groklab.train(cfg, Path(args.out) / f"{args.one}_split{args.split}", progress=False)
+    except KeyboardInterrupt:  # the deadline's SIGTERM: the run saved itself and is resumable
+        pass
 
 
 def results(out: Path, task: str, methods: list[str], splits: list[int]) -> list[dict]:
@@ -70,7 +75,7 @@ def results(out: Path, task: str, methods: list[str], splits: list[int]) -> list
                 continue
             cfg = json.loads((run_dir / "config.json").read_text())
             store = RunStore(run_dir)
-            n_train = len(store.split()["train_idx"])
+            n_train = len(make_task(store.config().task).train_idx)  # the split, drawn again from its seed
             per_epoch = math.ceil(n_train / cfg["train"]["batch_size"])  # drop_last: one fewer
             if cfg["train"].get("drop_last", True) and n_train % cfg["train"]["batch_size"]:
                 per_epoch -= 1
@@ -80,7 +85,7 @@ def results(out: Path, task: str, methods: list[str], splits: list[int]) -> list
                 a = acc[acc.member == m].sort_values("step")
                 step = first_step_at_least(a.step.to_numpy(), a.value.to_numpy(), t.threshold)
                 rows.append({"method": method, "split": split, "seed": seed, "bench_seed": seed == split,
-                             "step": step, "epoch": None if step is None else step / per_epoch,
+                             "steps_per_epoch": per_epoch, "step": step, "epoch": None if step is None else step / per_epoch,
                              "last_step": int(a.step.max()) if len(a) else 0,
                              "val_acc": float(a.value.iloc[-1]) if len(a) else None})
     return rows
@@ -96,6 +101,7 @@ def main() -> None:
     ap.add_argument("--nondeterministic", action="store_true")
     ap.add_argument("--deadline-s", type=float, default=3600.0, help="SIGTERM every run still going then")
     ap.add_argument("--out", default="runs/fidelity_ens")
+    ap.add_argument("--report", action="store_true", help="train nothing: the tables from the runs in --out")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: train one ensemble
     ap.add_argument("--split", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -109,6 +115,12 @@ def main() -> None:
         ensemble_config(method, args.task, splits[0], args.members, "cpu", True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not args.report:
+        train_all(args, methods, splits, out)
+    report(out, args.task, methods, splits)
+
+
+def train_all(args, methods: list[str], splits: list[int], out: Path) -> None:
     procs = []
     for method in methods:
         for split in splits:
@@ -126,20 +138,42 @@ def main() -> None:
     for key, p in procs:
         rc = p.wait()
         print(f"{key[0]} split {key[1]}: exit {rc}", flush=True)
-    rows = results(out, args.task, methods, splits)
+
+
+def report(out: Path, task: str, methods: list[str], splits: list[int]) -> None:
+    rows = results(out, task, methods, splits)
     (out / "fidelity_ensembles.json").write_text(json.dumps(rows, indent=1))
     print(f"{'method':18} {'split':>5} {'seed':>5} {'step':>7} {'epoch':>7} {'last':>7} {'val_acc':>7}")
     for r in rows:
         ep = f"{r['epoch']:.1f}" if r["epoch"] is not None else "-"
         print(f"{r['method']:18} {r['split']:5d} {r['seed']:5d} {str(r['step']):>7} {ep:>7} {r['last_step']:7d} "
               f"{r['val_acc']:7.3f}")
-    for method in methods:
-        ep = [r["epoch"] for r in rows if r["method"] == method and r["epoch"] is not None]
-        n = sum(r["method"] == method for r in rows)
-        a = ANCHORS.get((method, args.task))
-        med = f"{np.median(ep):.1f}" if ep else "-"
-        print(f"{method}: {len(ep)}/{n} reached; median epoch {med}; paper: {a.published if a else '-'}")
+    summary = [summarize(rows, method, ANCHORS.get((method, task))) for method in methods]
+    (out / "fidelity_summary.json").write_text(json.dumps(summary, indent=1))
+    for s in summary:
+        print(f"{s['method']}: {s['reached']}/{s['members']} reached by epoch {s['cutoff_epoch']:.0f}; "
+              f"median epoch of those reached {_f(s['median_reached'])} (95% CI {_f(s['ci_lo'])}-{_f(s['ci_hi'])}); "
+              f"of all, the later counted as later: {_f(s['median_all'])}; paper: {s['paper']}")
 
+
+def _f(x) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{x:.1f}"
+
+
+def summarize(rows: list[dict], method: str, anchor) -> dict:
+    """Per method: how many members reached the threshold, by which epoch at the latest (the
+    shortest run's last evaluation), the median epoch of those that reached it (the bench's
+    convention, with its bootstrap interval), and the median of all members with those that
+    did not reach it counted as later than every one that did (None where they are half or more)."""
+    g = [r for r in rows if r["method"] == method]
+    ep = np.array([r["epoch"] if r["epoch"] is not None else np.inf for r in g], dtype=float)
+    hit = ep[np.isfinite(ep)]
+    lo, hi = median_ci(hit) if len(hit) >= 2 else (None, None)
+    cutoff = min(r["last_step"] / r["steps_per_epoch"] for r in g)
+    med_all = float(np.median(ep)) if len(hit) > len(ep) / 2 else None
+    return {"method": method, "members": len(g), "reached": int(len(hit)), "cutoff_epoch": cutoff,
+            "median_reached": float(np.median(hit)) if len(hit) else None, "ci_lo": lo, "ci_hi": hi,
+            "median_all": med_all, "paper": anchor.published if anchor else None}
 
 if __name__ == "__main__":
     main()
