@@ -349,6 +349,11 @@ def qdg(
     min_count: int = typer.Option(5, "--min-count", help="Cluster the subtasks with at least this many kept samples."),
     with_control: bool = typer.Option(False, "--with-control", help="Keep the first layer's control-block rows."),
     similarity: str = typer.Option("cos", "--similarity", help="cos (the paper's C) | abs (its C_abs)"),
+    gradient: str = typer.Option("loss", "--gradient", help="loss (the paper's) | logit_diff (groklab's variant: "
+                                 "the gradient of z1 - z0, the label's sign taken out)"),
+    affinity: str = typer.Option("angular", "--affinity", help="angular (the paper's 1 - arccos(C)/pi) | rbf "
+                                 "(groklab's variant: exp((C - 1)/tau))"),
+    tau: float = typer.Option(0.03, "--tau", help="Width of the rbf affinity (0.03: chosen on dev seed 0)."),
     n_clusters: Optional[int] = typer.Option(None, "--clusters", help="Clusters (default: the subtasks kept)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the samples and of the clustering."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default: RUN_DIR/qdg.png)."),
@@ -365,13 +370,15 @@ def qdg(
             _fail(f"RUN_DIR={str(run_dir)!r}: QDG is scored on task.kind='sparse_parity'; "
                   f"this run is {run.config.task.kind!r}")
         res = run_qdg(run.model(), run.task, member, samples, min_count=min_count, n_clusters=n_clusters,
-                      with_control=with_control, similarity=similarity, seed=seed)
+                      with_control=with_control, similarity=similarity, seed=seed, gradient=gradient,
+                      affinity=affinity, tau=tau)
     except (RunDirError, ValueError) as e:
         _fail(str(e))
     path = plot_qdg(res, output or run_dir / "qdg.png")
     out.print(f"{res['n_learned']} subtasks learned; {res['n_kept']}/{res['n_drawn']} samples of them with loss < 0.1 "
               f"nats ({res['n_rare_dropped']} more of subtasks with < {min_count} set aside), {res['n_subtasks']} "
-              f"subtasks; {res['n_clusters']} clusters on {res['n_params']} gradient coordinates ({similarity}): "
+              f"subtasks; {res['method']}: {res['n_clusters']} clusters on {res['n_params']} gradient coordinates "
+              f"({similarity}): "
               f"ARI {res['ari']:.3f}, NMI {res['nmi']:.3f}, homogeneity {res['homogeneity']:.3f}")
     out.print(f"figure: {path}")
 

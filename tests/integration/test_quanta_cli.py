@@ -71,7 +71,15 @@ def test_parity_run_logs_subtasks_and_the_analyses_read_it(tmp_path, groklab_cmd
 
     r = cli(["qdg", str(d), "--samples", "400", "--min-count", "3"])
     assert r.returncode == 0, r.stderr
-    assert "ARI" in r.stdout and (d / "qdg.png").is_file()
+    assert "ARI" in r.stdout and (d / "qdg.png").is_file() and "variant" not in r.stdout
+    # groklab's variant names itself; a bad option value is named, exit 2
+    r = cli(["qdg", str(d), "--samples", "400", "--min-count", "3", "--gradient", "logit_diff", "--affinity", "rbf",
+             "-o", str(tmp_path / "v.png")])
+    assert r.returncode == 0, r.stderr
+    assert "QDG variant (logit-difference gradients, RBF affinity, tau 0.03)" in " ".join(r.stdout.split())
+    for opt, bad in (("--affinity", "cosine"), ("--gradient", "margin"), ("--tau", "0")):
+        r = cli(["qdg", str(d), "--samples", "400", "--min-count", "3", "--affinity", "rbf", opt, bad])
+        assert r.returncode == 2 and bad in r.stderr, (opt, r.stderr)
 
     # post hoc: the same measure from the saved checkpoints
     before = df[df.name == "subtask_loss_bits/1"].set_index("step").value

@@ -18,6 +18,7 @@ from groklab.config import ConfigError, SparseParityConfig
 from groklab.measures import compute, subtask_means
 from groklab.models import ParityMLP, build_model
 from groklab.quanta import bootstrap_power_law, cluster_gradients, emergence, fit_power_law, theory_exponent
+from groklab.quanta.qdg import method_name, per_sample_grads, rbf_affinity
 from groklab.quanta.emergence import crossing
 from groklab.tasks import make_task
 from groklab.tasks.sparse_parity import draw_subsets, zipf_probs
@@ -164,6 +165,49 @@ def test_qdg_separates_planted_gradient_clusters():
     G = G + 0.3 * torch.randn(G.shape, generator=g, dtype=torch.float64)
     labels = cluster_gradients(G, 6)
     assert adjusted_rand_score(true.numpy(), labels) == 1.0
+
+
+def test_logit_diff_gradient_is_the_loss_gradient_without_the_label_sign():
+    """Two classes: dL/dtheta = -(2y - 1) sigma(-(2y - 1) m) dm/dtheta with m = z_1 - z_0, so the
+    normalised loss gradient is -(2y - 1) times the normalised logit-difference gradient."""
+    torch.manual_seed(0)
+    cfg = groklab.resolve("michaud2023_parity_laptop", overrides=["task.n_tasks=6", "task.n_bits=10",
+                                                                  "model.hidden=[16]", "model.dtype=float64"])
+    task = make_task(cfg.task, "cpu", torch.float64)
+    model = build_model(cfg, task)
+    rows, y = task.sample(64, torch.Generator().manual_seed(1))
+    gl = torch.nn.functional.normalize(per_sample_grads(model, 0, rows, y), dim=1)
+    gd = torch.nn.functional.normalize(per_sample_grads(model, 0, rows, y, gradient="logit_diff"), dim=1)
+    sign = -(2 * y.double() - 1)[:, None]
+    torch.testing.assert_close(gl, sign * gd, rtol=0, atol=1e-12)
+    assert (y == 0).any() and (y == 1).any()  # both signs occur, so the identity is not vacuous
+    with pytest.raises(ValueError, match="margin"):
+        per_sample_grads(model, 0, rows, y, gradient="margin")
+
+
+def test_rbf_affinity_by_hand_and_on_weak_planted_clusters():
+    from sklearn.metrics import adjusted_rand_score
+
+    G = torch.tensor([[1.0, 0.0], [0.6, 0.8], [-1.0, 0.0]], dtype=torch.float64) * torch.tensor([[2.0], [1.0], [5.0]])
+    A = rbf_affinity(G, 0.1)  # cosines 0.6 and -1: exp(-0.4 / 0.1), exp(-2 / 0.1)
+    assert A[0, 0] == pytest.approx(1.0) and A[0, 1] == pytest.approx(math.exp(-4.0))
+    assert A[0, 2] == pytest.approx(math.exp(-20.0)) and np.allclose(A, A.T)
+    with pytest.raises(ValueError, match="tau"):
+        rbf_affinity(G, 0.0)
+    # 5 clusters whose members share only a weak direction: cosine ~0.2 within, ~0 between
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(5, 2000, generator=g, dtype=torch.float64)
+    true = torch.arange(5).repeat_interleave(torch.tensor([120, 80, 50, 30, 20]))
+    X = centers[true] + 2.0 * torch.randn(len(true), 2000, generator=g, dtype=torch.float64)
+    C = torch.nn.functional.normalize(X, dim=1) @ torch.nn.functional.normalize(X, dim=1).T
+    within = C[true[:, None] == true[None, :]].mean().item()
+    assert 0.15 < within < 0.3 and abs(C[true[:, None] != true[None, :]].mean().item()) < 0.02
+    labels = cluster_gradients(X, 5, affinity="rbf", tau=0.03)
+    assert adjusted_rand_score(true.numpy(), labels) == 1.0
+    with pytest.raises(ValueError, match="cosine"):
+        cluster_gradients(X, 5, affinity="cosine")
+    assert method_name() == "QDG" and method_name("logit_diff", "rbf", 0.03) == \
+        "QDG variant (logit-difference gradients, RBF affinity, tau 0.03)"
 
 
 def test_emergence_of_planted_curves():

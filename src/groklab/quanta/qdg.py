@@ -13,6 +13,17 @@ angular affinity A = 1 - arccos(C) / pi; (6) ``sklearn`` spectral clustering on 
 The first layer's rows for the one-hot control block receive a gradient only in the row of
 the sample's own subtask, which names the subtask outright; by default they are left out
 (``with_control=False``), so the clusters must come from the shared weights.
+
+A groklab variant, not the paper's method (docs/METHODS.md), is two options away:
+
+* ``gradient="logit_diff"``: each sample's gradient of the model's logit difference
+  z_1 - z_0 instead of its loss. With two classes the loss gradient is
+  -(2y - 1) sigma(.) grad(z_1 - z_0): once normalised, the two labels' gradients point in
+  opposite directions, so half the pairs within a subtask have cosine -c where the other half
+  have +c. The logit difference takes the label's sign out; nothing else changes.
+* ``affinity="rbf"``: exp((C - 1) / tau) instead of 1 - arccos(C) / pi. The angular affinity
+  maps cosines 0.2 and 0.07 to 0.56 and 0.52, too flat for spectral clustering; a Gaussian
+  kernel on the chord distance (|g_i - g_j|^2 = 2 - 2C) with width tau separates them.
 """
 
 from __future__ import annotations
@@ -28,15 +39,27 @@ from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_m
 from groklab.measures.subtasks import subtask_means
 
 
+GRADIENTS = ("loss", "logit_diff")
+AFFINITIES = ("angular", "rbf")
+
+
 def per_sample_grads(model, member: int, rows: torch.Tensor, targets: torch.Tensor,
-                     with_control: bool = False, chunk: int = 1024) -> torch.Tensor:
+                     with_control: bool = False, chunk: int = 1024, gradient: str = "loss") -> torch.Tensor:
     """Each sample's cross-entropy gradient w.r.t. member ``member``'s parameters,
-    flattened: (N, P) float64. ``with_control=False`` drops the first layer's control rows."""
+    flattened: (N, P) float64. ``with_control=False`` drops the first layer's control rows.
+    ``gradient="logit_diff"``: the gradient of z_1 - z_0 instead (two-class models only)."""
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient={gradient!r}: choose from {', '.join(GRADIENTS)}")
     params = {n: p.detach()[member: member + 1] for n, p in model.named_parameters()}
     n_tasks = getattr(model, "n_tasks", 0)
 
     def loss(ps, row, y):
         logits = torch.func.functional_call(model, ps, (row[None],))  # (1, 1, C)
+        if gradient == "logit_diff":
+            if logits.shape[-1] != 2:
+                raise ValueError(f"gradient='logit_diff' needs a two-class model; this one has {logits.shape[-1]} "
+                                 "logits")
+            return logits[0, 0, 1] - logits[0, 0, 0]
         return F.cross_entropy(logits[0], y[None])
 
     per = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))
@@ -53,24 +76,40 @@ def per_sample_grads(model, member: int, rows: torch.Tensor, targets: torch.Tens
     return torch.cat(out)
 
 
-def angular_affinity(G: torch.Tensor, similarity: str = "cos") -> np.ndarray:
-    """Rows L2-normalised, cosine C = G G^T, affinity 1 - arccos(clip(C, -1, 1)) / pi.
-    ``similarity="abs"``: the paper's C_abs variant, |G_i| . |G_j| (element-wise absolute
-    values of the normalised gradients)."""
+def _cosines(G: torch.Tensor, similarity: str = "cos") -> np.ndarray:
+    """Rows L2-normalised, C = G G^T clipped to [-1, 1]; ``similarity="abs"``: the paper's
+    C_abs, |G_i| . |G_j| (element-wise absolute values of the normalised gradients)."""
     G = F.normalize(G.double(), p=2, dim=1)
     if similarity == "abs":
         G = G.abs()
     elif similarity != "cos":
         raise ValueError(f"similarity={similarity!r}: choose from cos, abs")
-    C = (G @ G.T).clamp(-1, 1).numpy()
-    return 1 - np.arccos(C) / math.pi
+    return (G @ G.T).clamp(-1, 1).numpy()
 
 
-def cluster_gradients(G: torch.Tensor, n_clusters: int, seed: int = 0, similarity: str = "cos") -> np.ndarray:
-    """Spectral clustering of the angular affinity of the gradients ``G`` (N, P) -> labels (N,)."""
+def angular_affinity(G: torch.Tensor, similarity: str = "cos") -> np.ndarray:
+    """The paper's affinity 1 - arccos(C) / pi of the cosines C (:func:`_cosines`)."""
+    return 1 - np.arccos(_cosines(G, similarity)) / math.pi
+
+
+def rbf_affinity(G: torch.Tensor, tau: float, similarity: str = "cos") -> np.ndarray:
+    """groklab's variant: exp((C - 1) / tau) of the cosines C (:func:`_cosines`), a Gaussian
+    kernel of width tau on half the squared chord distance between normalised gradients."""
+    if not tau > 0:
+        raise ValueError(f"tau={tau!r}: the kernel width must be > 0")
+    return np.exp((_cosines(G, similarity) - 1) / tau)
+
+
+def cluster_gradients(G: torch.Tensor, n_clusters: int, seed: int = 0, similarity: str = "cos",
+                      affinity: str = "angular", tau: float = 0.05) -> np.ndarray:
+    """Spectral clustering of the affinity of the gradients ``G`` (N, P) -> labels (N,): the
+    paper's angular affinity, or (``affinity="rbf"``) groklab's Gaussian kernel of width ``tau``."""
+    if affinity not in AFFINITIES:
+        raise ValueError(f"affinity={affinity!r}: choose from {', '.join(AFFINITIES)}")
+    A = angular_affinity(G, similarity) if affinity == "angular" else rbf_affinity(G, tau, similarity)
     sc = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", n_init=30, random_state=seed,
                             assign_labels="kmeans")
-    return sc.fit_predict(angular_affinity(G, similarity))
+    return sc.fit_predict(A)
 
 
 @torch.no_grad()
@@ -81,13 +120,21 @@ def _losses(model, member: int, rows: torch.Tensor, y: torch.Tensor) -> torch.Te
 
 def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0.1, learned_bits: float = 0.1,
         min_count: int = 1, n_clusters: int | None = None, with_control: bool = False, similarity: str = "cos",
-        seed: int = 0) -> dict:
+        seed: int = 0, gradient: str = "loss", affinity: str = "angular", tau: float = 0.05) -> dict:
     """QDG on ``n_samples`` fresh samples from the task's own (Zipf) distribution, drawn from
     ``seed``. Kept: samples of the *learned* subtasks (held-out loss < ``learned_bits`` bits)
     whose own loss is < ``loss_max`` nats (the paper's token filter), of subtasks with at
     least ``min_count`` kept samples. Clusters: ``n_clusters`` (default: the number of
     subtasks kept). Returns the true and found labels; the adjusted Rand index, NMI and
-    homogeneity (is each cluster one subtask?) against the true subtask; the cluster sizes."""
+    homogeneity (is each cluster one subtask?) against the true subtask; the cluster sizes.
+    ``gradient``, ``affinity`` and ``tau``: the paper's method by default ("loss", "angular");
+    otherwise groklab's variant (module docstring), named so in ``method``."""
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient={gradient!r}: choose from {', '.join(GRADIENTS)}")
+    if affinity not in AFFINITIES:
+        raise ValueError(f"affinity={affinity!r}: choose from {', '.join(AFFINITIES)}")
+    if affinity == "rbf" and not tau > 0:
+        raise ValueError(f"tau={tau!r}: the kernel width must be > 0")
     g = torch.Generator().manual_seed(seed)
     rows, y = task.sample(n_samples, g)
     sub_loss, _ = subtask_means(model, task)
@@ -102,12 +149,21 @@ def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0
     k = n_clusters or len(common)
     if len(common) < 2:
         raise ValueError(f"QDG needs samples of at least two learned subtasks; found {len(common)}")
-    G = per_sample_grads(model, member, rows, y, with_control)
-    labels = cluster_gradients(G, k, seed, similarity)
+    G = per_sample_grads(model, member, rows, y, with_control, gradient=gradient)
+    labels = cluster_gradients(G, k, seed, similarity, affinity, tau)
     return {"true": true + 1, "labels": labels, "n_clusters": k, "n_subtasks": len(common),
             "n_learned": int(len(learned)),
             "ari": float(adjusted_rand_score(true, labels)), "nmi": float(normalized_mutual_info_score(true, labels)),
             "homogeneity": float(homogeneity_score(true, labels)),
             "n_drawn": n_samples, "n_kept": int(len(true)), "n_rare_dropped": int((~sel).sum()),
             "cluster_sizes": np.sort(np.bincount(labels))[::-1], "true_sizes": np.sort(counts[counts >= min_count])[::-1],
-            "n_params": int(G.shape[1]), "with_control": with_control, "similarity": similarity}
+            "n_params": int(G.shape[1]), "with_control": with_control, "similarity": similarity,
+            "gradient": gradient, "affinity": affinity, "tau": tau if affinity == "rbf" else None,
+            "method": method_name(gradient, affinity, tau)}
+
+
+def method_name(gradient: str = "loss", affinity: str = "angular", tau: float = 0.05) -> str:
+    """"QDG" for the paper's method; "QDG variant (...)" naming what differs otherwise."""
+    parts = ([] if gradient == "loss" else ["logit-difference gradients"]) + \
+        ([] if affinity == "angular" else [f"RBF affinity, tau {tau:g}"])
+    return "QDG" if not parts else f"QDG variant ({', '.join(parts)})"
