@@ -43,8 +43,8 @@ from groklab.bench.aggregate import median_ci
 from groklab.bench.suite import ANCHORS, TASKS, config_for
 from groklab.detect import first_step_at_least
 from groklab.resolve import check
-from groklab.tasks import make_task
 from groklab.store import RunStore
+from groklab.tasks import make_task
 
 
 def ensemble_config(method: str, task: str, split: int, members: int, device: str, deterministic: bool):
@@ -73,15 +73,14 @@ def results(out: Path, task: str, methods: list[str], splits: list[int]) -> list
             run_dir = out / f"{method}_split{split}"
             if not (run_dir / "config.json").exists():
                 continue
-            cfg = json.loads((run_dir / "config.json").read_text())
             store = RunStore(run_dir)
-            n_train = len(make_task(store.config().task).train_idx)  # the split, drawn again from its seed
-            per_epoch = math.ceil(n_train / cfg["train"]["batch_size"])  # drop_last: one fewer
-            if cfg["train"].get("drop_last", True) and n_train % cfg["train"]["batch_size"]:
-                per_epoch -= 1
+            cfg = store.config()
+            n_train = len(make_task(cfg.task).train_idx)  # the split, drawn again from its seed
+            bs = cfg.train.batch_size
+            per_epoch = n_train // bs if cfg.train.drop_last else math.ceil(n_train / bs)
             df = store.metrics()
             acc = df[df.name == "val_acc"]
-            for m, seed in enumerate(cfg["train"]["seeds"]):
+            for m, seed in enumerate(cfg.train.seeds):
                 a = acc[acc.member == m].sort_values("step")
                 step = first_step_at_least(a.step.to_numpy(), a.value.to_numpy(), t.threshold)
                 rows.append({"method": method, "split": split, "seed": seed, "bench_seed": seed == split,

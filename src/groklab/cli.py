@@ -353,7 +353,8 @@ def qdg(
                                  "the gradient of z1 - z0, the label's sign taken out)"),
     affinity: str = typer.Option("angular", "--affinity", help="angular (the paper's 1 - arccos(C)/pi) | rbf "
                                  "(groklab's variant: exp((C - 1)/tau))"),
-    tau: float = typer.Option(0.03, "--tau", help="Width of the rbf affinity (0.03: chosen on dev seed 0)."),
+    tau: float = typer.Option(0.03, "--tau", help="Width of the rbf affinity (0.03, groklab.quanta.qdg.RBF_TAU: "
+                              "chosen on dev seed 0)."),
     n_clusters: Optional[int] = typer.Option(None, "--clusters", help="Clusters (default: the subtasks kept)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the samples and of the clustering."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default: RUN_DIR/qdg.png)."),
@@ -378,8 +379,7 @@ def qdg(
     out.print(f"{res['n_learned']} subtasks learned; {res['n_kept']}/{res['n_drawn']} samples of them with loss < 0.1 "
               f"nats ({res['n_rare_dropped']} more of subtasks with < {min_count} set aside), {res['n_subtasks']} "
               f"subtasks; {res['method']}: {res['n_clusters']} clusters on {res['n_params']} gradient coordinates "
-              f"({similarity}): "
-              f"ARI {res['ari']:.3f}, NMI {res['nmi']:.3f}, homogeneity {res['homogeneity']:.3f}")
+              f"({similarity}): ARI {res['ari']:.3f}, NMI {res['nmi']:.3f}, homogeneity {res['homogeneity']:.3f}")
     out.print(f"figure: {path}")
 
 

@@ -95,8 +95,9 @@ class Transformer(EnsembleModule):
             return ParamSpec(shape, std=std, **kw)
 
         def bias(shape, fan_in):  # zeros, or nn.Linear's uniform
-            return ParamSpec(shape, init="uniform", std=1 / math.sqrt(fan_in)) if torch_init else ParamSpec(
-                shape, init="zeros")
+            if torch_init:
+                return ParamSpec(shape, init="uniform", std=1 / math.sqrt(fan_in))
+            return ParamSpec(shape, init="zeros")
 
         emb_std = 1.0 if torch_init else 1 / math.sqrt(d)
         self.declare("embed.W_E", ParamSpec((vocab_size, d), std=emb_std, group="embed"))

@@ -41,6 +41,17 @@ from groklab.measures.subtasks import subtask_means
 
 GRADIENTS = ("loss", "logit_diff")
 AFFINITIES = ("angular", "rbf")
+RBF_TAU = 0.03  # the rbf affinity's width, chosen on dev seed 0 (benchmarks/RESULTS.md, issue 14, session 15)
+
+
+def check_options(gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU) -> None:
+    """ValueError naming the bad value, if a QDG option is not one QDG knows."""
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient={gradient!r}: choose from {', '.join(GRADIENTS)}")
+    if affinity not in AFFINITIES:
+        raise ValueError(f"affinity={affinity!r}: choose from {', '.join(AFFINITIES)}")
+    if not tau > 0:
+        raise ValueError(f"tau={tau!r}: the kernel width must be > 0")
 
 
 def per_sample_grads(model, member: int, rows: torch.Tensor, targets: torch.Tensor,
@@ -48,8 +59,7 @@ def per_sample_grads(model, member: int, rows: torch.Tensor, targets: torch.Tens
     """Each sample's cross-entropy gradient w.r.t. member ``member``'s parameters,
     flattened: (N, P) float64. ``with_control=False`` drops the first layer's control rows.
     ``gradient="logit_diff"``: the gradient of z_1 - z_0 instead (two-class models only)."""
-    if gradient not in GRADIENTS:
-        raise ValueError(f"gradient={gradient!r}: choose from {', '.join(GRADIENTS)}")
+    check_options(gradient=gradient)
     params = {n: p.detach()[member: member + 1] for n, p in model.named_parameters()}
     n_tasks = getattr(model, "n_tasks", 0)
 
@@ -95,17 +105,15 @@ def angular_affinity(G: torch.Tensor, similarity: str = "cos") -> np.ndarray:
 def rbf_affinity(G: torch.Tensor, tau: float, similarity: str = "cos") -> np.ndarray:
     """groklab's variant: exp((C - 1) / tau) of the cosines C (:func:`_cosines`), a Gaussian
     kernel of width tau on half the squared chord distance between normalised gradients."""
-    if not tau > 0:
-        raise ValueError(f"tau={tau!r}: the kernel width must be > 0")
+    check_options(tau=tau)
     return np.exp((_cosines(G, similarity) - 1) / tau)
 
 
 def cluster_gradients(G: torch.Tensor, n_clusters: int, seed: int = 0, similarity: str = "cos",
-                      affinity: str = "angular", tau: float = 0.05) -> np.ndarray:
+                      affinity: str = "angular", tau: float = RBF_TAU) -> np.ndarray:
     """Spectral clustering of the affinity of the gradients ``G`` (N, P) -> labels (N,): the
     paper's angular affinity, or (``affinity="rbf"``) groklab's Gaussian kernel of width ``tau``."""
-    if affinity not in AFFINITIES:
-        raise ValueError(f"affinity={affinity!r}: choose from {', '.join(AFFINITIES)}")
+    check_options(affinity=affinity)
     A = angular_affinity(G, similarity) if affinity == "angular" else rbf_affinity(G, tau, similarity)
     sc = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", n_init=30, random_state=seed,
                             assign_labels="kmeans")
@@ -120,7 +128,7 @@ def _losses(model, member: int, rows: torch.Tensor, y: torch.Tensor) -> torch.Te
 
 def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0.1, learned_bits: float = 0.1,
         min_count: int = 1, n_clusters: int | None = None, with_control: bool = False, similarity: str = "cos",
-        seed: int = 0, gradient: str = "loss", affinity: str = "angular", tau: float = 0.05) -> dict:
+        seed: int = 0, gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU) -> dict:
     """QDG on ``n_samples`` fresh samples from the task's own (Zipf) distribution, drawn from
     ``seed``. Kept: samples of the *learned* subtasks (held-out loss < ``learned_bits`` bits)
     whose own loss is < ``loss_max`` nats (the paper's token filter), of subtasks with at
@@ -129,12 +137,7 @@ def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0
     homogeneity (is each cluster one subtask?) against the true subtask; the cluster sizes.
     ``gradient``, ``affinity`` and ``tau``: the paper's method by default ("loss", "angular");
     otherwise groklab's variant (module docstring), named so in ``method``."""
-    if gradient not in GRADIENTS:
-        raise ValueError(f"gradient={gradient!r}: choose from {', '.join(GRADIENTS)}")
-    if affinity not in AFFINITIES:
-        raise ValueError(f"affinity={affinity!r}: choose from {', '.join(AFFINITIES)}")
-    if affinity == "rbf" and not tau > 0:
-        raise ValueError(f"tau={tau!r}: the kernel width must be > 0")
+    check_options(gradient, affinity, tau if affinity == "rbf" else RBF_TAU)  # before any work
     g = torch.Generator().manual_seed(seed)
     rows, y = task.sample(n_samples, g)
     sub_loss, _ = subtask_means(model, task)
@@ -162,7 +165,7 @@ def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0
             "method": method_name(gradient, affinity, tau)}
 
 
-def method_name(gradient: str = "loss", affinity: str = "angular", tau: float = 0.05) -> str:
+def method_name(gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU) -> str:
     """"QDG" for the paper's method; "QDG variant (...)" naming what differs otherwise."""
     parts = ([] if gradient == "loss" else ["logit-difference gradients"]) + \
         ([] if affinity == "angular" else [f"RBF affinity, tau {tau:g}"])

@@ -95,8 +95,9 @@ def plot_qdg(result: dict, out: str | Path, title: str | None = None) -> Path:
     ax.set_ylabel("samples")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    ax.set_title(title or f"{result.get('method', 'QDG')}\n{result['n_clusters']} clusters, ARI {result['ari']:.3f}, NMI {result['nmi']:.3f}"
-                 f" ({'with' if result['with_control'] else 'without'} control rows)", fontsize=9)
+    ax.set_title(title or f"{result.get('method', 'QDG')}\n{result['n_clusters']} clusters, ARI {result['ari']:.3f}, "
+                 f"NMI {result['nmi']:.3f} ({'with' if result['with_control'] else 'without'} control rows)",
+                 fontsize=9)
     fig.savefig(out, dpi=150)
     plt.close(fig)
     return Path(out)
