@@ -218,6 +218,9 @@ class ModelConfig:
     #   cyclic_sdr_sum (the thread's: the two operands' dense codes summed, then binarised; one code a pair)
     #   (fixed codes, not trained; d_embed is their width; groklab.models.mlp defines them)
     embed_init_scale: float = 1.0  # toy / mlp: multiplies the learned embedding's initial std
+    committee: int = 1  # toy only: K > 1 makes each member a deep ensemble (Lakshminarayanan et al. 2017) of K
+    #   copies, each initialised on its own and trained on its own loss on the member's batches; the member
+    #   predicts with the mean of their probabilities (its logits: log of that mean)
     bias: str = "all"  # toy / mlp: biases in all decoder layers | hidden (none in the output layer, as
     #   EGD's reference) | off (no biases: Prieto et al.'s MLP)
     first_layer: str = "gather"  # mlp on sparse_parity: the one-hot control block as a row gather
@@ -341,7 +344,7 @@ class RunConfig:
         _choice("model.first_layer", m.first_layer, FIRST_LAYERS)
         _choice("model.residual", m.residual, RESIDUALS)
         _choice("model.logits", m.logits, LOGITS)
-        for k in ("n_layers", "d_model", "n_heads", "d_mlp", "d_embed"):
+        for k in ("n_layers", "d_model", "n_heads", "d_mlp", "d_embed", "committee"):
             _positive(f"model.{k}", getattr(m, k))
         if m.d_model % m.n_heads:
             raise ConfigError("model.d_model", m.d_model, f"not divisible by n_heads={m.n_heads}")

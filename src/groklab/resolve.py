@@ -8,6 +8,7 @@ task kinds, models, methods and measures, happen here, in one place:
   "mlp"``; fresh samples (sparse parity without ``train_size``) need a batch size; vector
   targets take the ``mse`` loss; ``model.init`` fits the model; a fixed MLP encoder fits
   the number of symbols
+* ``model.committee`` > 1: the toy model, not Muon, the cross-entropy loss
 * the ``method`` table: every knob checked and filled in from its method's typed config
 * ``measures``: each one exists and applies to the task kind (refused, not dropped)
 """
@@ -60,6 +61,15 @@ def check(cfg: RunConfig) -> RunConfig:
                 raise ConfigError(f"model.{key}", value, "is a transformer option (model.kind = transformer)")
     elif m.residual == "normed" and not m.layer_norm:
         raise ConfigError("model.residual", m.residual, "adds the layer-normed input: needs model.layer_norm = true")
+    if m.committee > 1:
+        if m.kind != "toy" or task_cls.input_kind != "tokens":
+            raise ConfigError("model.committee", m.committee, "committees are of the toy model (model.kind = toy)")
+        if cfg.optim.name == "muon":
+            raise ConfigError("model.committee", m.committee,
+                              "optim.name = 'muon' orthogonalises single matrices; a committee stacks K of them")
+        if tr.loss != "cross_entropy" or "loss" in cfg.method:
+            raise ConfigError("model.committee", m.committee, "a committee's output is a mean of probabilities: "
+                              "it trains with train.loss = 'cross_entropy' and no method.loss")
     cfg.method = validate_methods(cfg.method, cfg.n_members)
     if task_cls.target_kind == "vectors":
         if tr.loss != "mse":

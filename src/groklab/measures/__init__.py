@@ -86,8 +86,13 @@ def _fourier_ok(model, task) -> bool:
     return is_zp(task) and has_embedding(model, task)
 
 
+def _one_model(model) -> bool:
+    """Not a committee (model.committee): the weight-reading measures take one model a member."""
+    return getattr(model, "committee", 1) == 1
+
+
 def _neurons_ok(model, task) -> bool:
-    return is_zp(task) and ("blocks.0.mlp.W_in" in model.specs or getattr(model, "n_dec", 0) > 1)
+    return is_zp(task) and _one_model(model) and ("blocks.0.mlp.W_in" in model.specs or getattr(model, "n_dec", 0) > 1)
 
 
 def _restricted_ok(model, task) -> bool:
@@ -95,7 +100,7 @@ def _restricted_ok(model, task) -> bool:
 
 
 def _rqi_ok(model, task) -> bool:  # parallelograms mean something where a pair is E_a + E_b
-    return isinstance(model, ToyModel) and is_table(task) and task.cfg.op in ("add", "add_int")
+    return isinstance(model, ToyModel) and _one_model(model) and is_table(task) and task.cfg.op in ("add", "add_int")
 
 
 NANDA = "Nanda et al. 2023, Progress measures for grokking via mechanistic interpretability (ICLR)"
@@ -108,7 +113,7 @@ MEASURES: dict[str, Measure] = {
                 ("fourier_key_share", "fourier_n_key", "fourier_gini", "fourier_ipr"),
                 applies_when="a Z_p table (symbols = classes = residues) and a learned embedding W_E"),
         Measure("fourier_neurons", fourier_neurons, "share of neurons", "costly", _neurons_ok, NANDA,
-                ("fourier_neuron_frac",), applies_when="a Z_p table and a transformer or an MLP with 2+ decoder layers"),
+                ("fourier_neuron_frac",), applies_when="a Z_p table and a transformer or an MLP with 2+ decoder layers (not a committee)"),
         Measure("restricted_loss", restricted_loss, "nats (R^2 unitless)", "costly", _restricted_ok, NANDA,
                 ("restricted_loss", "restricted_loss_train", "excluded_loss", "excluded_loss_all",
                  "logit_approx_r2"), applies_when="modular addition (op = add) with a learned embedding W_E"),
@@ -119,7 +124,7 @@ MEASURES: dict[str, Measure] = {
         Measure("rqi", rqi, "share", "costly", _rqi_ok,
                 "Liu et al. 2022, Towards Understanding Grokking: An Effective Theory of "
                 "Representation Learning (NeurIPS)", ("rqi", "rqi_train", "rqi_pred_acc"),
-                applies_when="the toy model (model.kind = toy, input E_a + E_b) on op = add or add_int"),
+                applies_when="the toy model (model.kind = toy, input E_a + E_b, not a committee) on op = add or add_int"),
         Measure("description_length", description_length, "bits", "costly", _classes,
                 "DeMoss et al. 2024, The Complexity Dynamics of Grokking; MDL (Grünwald 2007)",
                 ("data_bits", "model_bits", "description_bits", "quant_step_log2"), "classes"),

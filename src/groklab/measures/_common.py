@@ -22,7 +22,7 @@ def is_zp(task) -> bool:
 def has_embedding(model, task) -> bool:
     if not is_table(task):
         return False
-    W = getattr(model, "W_E", None)
+    W = getattr(model, "W_E", None)  # (E, symbols, d); a committee's (E, K, symbols, d) is not one embedding
     return isinstance(W, torch.Tensor) and W.dim() == 3 and W.shape[1] >= task.n_symbols
 
 

@@ -28,7 +28,7 @@ def build_model(cfg: RunConfig, task, device: str = "cpu") -> EnsembleModule:
         model.set_row_support(task.inputs)  # members' tables independent of their batches
     elif m.kind == "toy":
         model = ToyModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed_init_scale,
-                         m.init, m.bias)
+                         m.init, m.bias, m.committee)
     else:
         model = MLPModel(E, task.n_symbols, task.n_classes, m.d_embed, list(m.hidden), m.act, m.embed,
                          m.embed_init_scale, m.init, m.bias)

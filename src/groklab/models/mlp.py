@@ -175,6 +175,8 @@ class _Decoder(EnsembleModule):
     kaiming_uniform(a=sqrt(5)) gives exactly this bound); with ``model.init_scale`` = alpha
     every one of them is multiplied by alpha, biases included: Omnigrok's init."""
 
+    committee = 1  # K copies of every parameter (ToyModel's model.committee); see ToyModel
+
     def _declare_decoder(self, d_in: int, hidden: list[int], n_classes: int, init: str = "fan_in",
                          bias: str = "all", input_is_onehot: bool = False) -> None:
         """``bias`` (``model.bias``): "all" layers have one, "hidden" all but the output, "off": none.
@@ -188,18 +190,25 @@ class _Decoder(EnsembleModule):
             has_b = bias == "all" or (bias == "hidden" and i < self.n_dec - 1)
             bound = 1 / math.sqrt(w_in)
             group = "hidden" if i < self.n_dec - 1 and (i > 0 or not input_is_onehot) else "body"
+            k = (self.committee,) if self.committee > 1 else ()
             if init == "torch":
-                self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), init="uniform", std=bound, group=group))
+                self.declare(f"dec_{i}_W", ParamSpec((*k, w_in, w_out), init="uniform", std=bound, group=group))
                 if has_b:
-                    self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="uniform", std=bound))
+                    self.declare(f"dec_{i}_b", ParamSpec((*k, w_out), init="uniform", std=bound))
             else:
-                self.declare(f"dec_{i}_W", ParamSpec((w_in, w_out), std=bound, group=group))
+                self.declare(f"dec_{i}_W", ParamSpec((*k, w_in, w_out), std=bound, group=group))
                 if has_b:
-                    self.declare(f"dec_{i}_b", ParamSpec((w_out,), init="zeros"))
+                    self.declare(f"dec_{i}_b", ParamSpec((*k, w_out), init="zeros"))
+
+    def _copies(self, name: str) -> torch.Tensor | None:
+        """Parameter ``name`` (E, ...), or for a committee its (E, K, ...) as (E·K, ...): the
+        copies as members of one batched call."""
+        w = getattr(self, name, None)
+        return w.flatten(0, 1) if w is not None and self.committee > 1 else w
 
     def _decode(self, h: torch.Tensor, cache: dict | None = None, start: int = 0) -> torch.Tensor:
         for i in range(start, self.n_dec):
-            h = linear(h, getattr(self, f"dec_{i}_W"), getattr(self, f"dec_{i}_b", None))
+            h = linear(h, self._copies(f"dec_{i}_W"), self._copies(f"dec_{i}_b"))
             if i < self.n_dec - 1:
                 h = ACTS[self.act_name](h)
                 if cache is not None:
@@ -251,23 +260,49 @@ class ParityMLP(_Decoder):
 
 
 class ToyModel(_Decoder):
+    """Liu et al. 2022's toy model: a learned representation E_s per symbol, the pair (a, b)
+    as E_a + E_b, decoded by an MLP.
+
+    ``committee`` = K > 1 (``model.committee``): each member is a deep ensemble
+    (Lakshminarayanan, Pritzel & Blundell 2017, "Simple and scalable predictive uncertainty
+    estimation using deep ensembles") of K toy models, every parameter (E, K, ...), each copy
+    drawn on its own from the member's generator. ``forward`` gives the committee's
+    prediction, log((1/K) sum_k softmax(z_k)): log-probabilities, so cross-entropy, accuracy
+    and every reader of logits take it as they are. Training does not go through it:
+    ``forward(..., copies=True)`` gives every copy's logits (E, K, N, C), and the loop trains
+    each copy on its own loss (:func:`groklab.training.losses.committee_rows`), so that a
+    copy learns what it would alone and the copies' errors stay independent."""
+
     def __init__(self, n_members: int, n_symbols: int, n_classes: int, d_embed: int,
                  hidden: list[int], act: str = "relu", embed_init_scale: float = 1.0, init: str = "fan_in",
-                 bias: str = "all"):
+                 bias: str = "all", committee: int = 1):
         super().__init__(n_members)
-        self.act_name = act
-        self.declare("W_E", ParamSpec((n_symbols, d_embed), std=embed_init_scale / math.sqrt(d_embed),
+        self.act_name, self.committee = act, committee
+        k = (committee,) if committee > 1 else ()
+        self.declare("W_E", ParamSpec((*k, n_symbols, d_embed), std=embed_init_scale / math.sqrt(d_embed),
                                       group="embed"))
         self._declare_decoder(d_embed, hidden, n_classes, init, bias)
 
-    def forward(self, tokens: torch.Tensor, cache: dict | None = None, last_only: bool = False) -> torch.Tensor:
-        """tokens (N, T) or (E, N, T) -> logits (E, N, C). ``last_only``: the transformer's
-        flag, here a no-op (one position)."""
+    def forward(self, tokens: torch.Tensor, cache: dict | None = None, last_only: bool = False,
+                copies: bool = False) -> torch.Tensor:
+        """tokens (N, T) or (E, N, T) -> logits (E, N, C); a committee's ``copies=True``:
+        (E, K, N, C). ``last_only``: the transformer's flag, here a no-op (one position)."""
         pm = tokens.dim() == 3
-        h = gather_rows(self.W_E, tokens[..., 0], pm) + gather_rows(self.W_E, tokens[..., -2], pm)
+        a, b = tokens[..., 0], tokens[..., -2]
+        K = self.committee
+        if K > 1 and pm:  # member e's rows, for each of its K copies
+            a, b = a.repeat_interleave(K, 0), b.repeat_interleave(K, 0)
+        W_E = self._copies("W_E")
+        h = gather_rows(W_E, a, pm) + gather_rows(W_E, b, pm)
         if cache is not None:
             cache["hook_embed_sum"] = h
-        return self._decode(h, cache)
+        z = self._decode(h, cache)
+        if K == 1:
+            return z
+        z = z.view(-1, K, *z.shape[1:])  # (E, K, N, C)
+        if copies:
+            return z
+        return torch.logsumexp(z.log_softmax(-1), 1) - math.log(K)
 
 
 class MLPModel(_Decoder):

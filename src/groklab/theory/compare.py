@@ -49,6 +49,9 @@ def runs_table(sweep_dir: str | Path) -> pd.DataFrame:
             run = Run(sweep_dir / r["dir"])
             if run.config.model.kind != "toy" or run.config.task.op not in ("add_int", "add"):
                 raise ConfigError("SWEEP_DIR", str(sweep_dir), "the comparison needs toy-model runs on add_int/add")
+            if run.config.model.committee > 1:
+                raise ConfigError("model.committee", run.config.model.committee,
+                                  f"run {r['dir']}: the comparison reads one embedding a member, not a committee's")
             W = run.model().W_E.detach()  # (E, p, d)
             task = make_task(run.config.task)
             lam = grokking_rate(task.n_symbols, parallelograms_of_task(task))

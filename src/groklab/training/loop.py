@@ -31,7 +31,7 @@ from groklab.resolve import check
 from groklab.run import Run
 from groklab.store import RunStore, writer_lock
 from groklab.tasks import make_task
-from groklab.training.losses import loss_per_member, row_losses
+from groklab.training.losses import committee_rows, loss_per_member, row_losses
 from groklab.training.methods import build_methods
 from groklab.training.optim import EnsembleOptimizer
 from groklab.training.schedule import eval_steps, log_steps
@@ -183,6 +183,7 @@ class Trainer:
         self.task = make_task(cfg.task, self.device, DTYPES[cfg.model.dtype])
         self.model = build_model(cfg, self.task, self.device)
         E = self.E = cfg.n_members
+        self.K = cfg.model.committee if cfg.model.kind == "toy" else 1  # copies per member
         dtype = next(self.model.parameters()).dtype
         as_t = lambda key: torch.tensor(cfg.member_values(key), dtype=dtype, device=self.device)  # noqa: E731
         self.opt = EnsembleOptimizer(dict(self.model.named_parameters()), self.model.param_groups(),
@@ -255,7 +256,9 @@ class Trainer:
                     logits = self._forward(inputs, live)  # (E, N, C), or (A, N, C): live members only
                 if tr.autocast:
                     logits = logits.float()  # the loss in full precision
-                loss = self.methods.loss(logits, targets, tr.loss)  # (E,)   [method point: loss]
+                if self.K > 1:  # model.committee: each copy (E, K, N, C) trains on its own loss
+                    logits, targets = committee_rows(logits, targets)
+                loss = self.methods.loss(logits, targets, tr.loss) * self.K  # (E,)   [method point: loss]
                 loss.sum().backward()  # members are independent: each gets its own gradient
                 finite = torch.isfinite(loss)
                 if live is not None:
@@ -318,10 +321,11 @@ class Trainer:
         model called on them (``torch.func.functional_call``); the gradient flows back to
         the full parameters (zero rows for the others). Every layer is batch-invariant, so
         a member computes the same numbers whichever others run beside it."""
+        kw = {"copies": True} if self.K > 1 else {}  # a committee trains its copies' logits
         if live is None:
-            return self.model(tokens)
+            return self.model(tokens, **kw)
         params = {n: p.index_select(0, live) for n, p in self.model.named_parameters()}
-        return torch.func.functional_call(self.model, params, (tokens,))
+        return torch.func.functional_call(self.model, params, (tokens,), kw)
 
     # ------------------------------------------------------------------ scaffolding
 

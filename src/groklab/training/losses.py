@@ -58,3 +58,13 @@ def loss_per_member(outputs: torch.Tensor, targets: torch.Tensor, kind: str) -> 
     if kind == "mse" or targets.is_floating_point():
         return _squared_errors(outputs, targets, kind).mean(dim=(1, 2))
     return row_losses(outputs, targets, kind).mean(1)
+
+
+def committee_rows(copy_logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A committee's training rows (``model.committee`` = K): every copy's logits (E, K, N, C)
+    as (E, K·N, C), the targets (N,) or (E, N) repeated to match. The mean loss over these
+    rows, times K, is the sum over copies of each copy's own mean loss: each copy gets the
+    gradient it would get alone."""
+    E, K, N, C = copy_logits.shape
+    rows = copy_logits.reshape(E, K * N, C)
+    return rows, (targets.repeat(K) if targets.dim() == 1 else targets.repeat(1, K))
