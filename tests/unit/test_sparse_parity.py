@@ -210,6 +210,28 @@ def test_rbf_affinity_by_hand_and_on_weak_planted_clusters():
         "QDG variant (logit-difference gradients, RBF affinity, tau 0.03)"
 
 
+def test_average_linkage_on_weak_zipf_sized_planted_clusters():
+    """Clusters sized as a Zipf law (the subtasks' frequencies), cosine ~0.2 within and ~0
+    between: average linkage on 1 - C recovers them exactly; its hand-checkable case first."""
+    from sklearn.metrics import adjusted_rand_score
+
+    G = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.05, 1.0]], dtype=torch.float64)
+    assert cluster_gradients(G, 2, clustering="average").tolist() in ([0, 0, 1, 1, 1], [1, 1, 0, 0, 0])
+    g = torch.Generator().manual_seed(1)
+    sizes = torch.tensor([400 // (i + 1) ** 1.4 for i in range(8)]).long()  # 400, 151, 85, ...
+    centers = torch.randn(8, 2000, generator=g, dtype=torch.float64)
+    true = torch.arange(8).repeat_interleave(sizes)
+    X = centers[true] + 2.0 * torch.randn(len(true), 2000, generator=g, dtype=torch.float64)
+    labels = cluster_gradients(X, 8, clustering="average")
+    assert adjusted_rand_score(true.numpy(), labels) == 1.0
+    with pytest.raises(ValueError, match="ward"):
+        cluster_gradients(X, 8, clustering="ward")
+    with pytest.raises(ValueError, match="takes no affinity"):
+        cluster_gradients(X, 8, affinity="rbf", clustering="average")
+    assert method_name("logit_diff", clustering="average") == \
+        "QDG variant (logit-difference gradients, average-linkage clustering of 1 - cos)"
+
+
 def test_emergence_of_planted_curves():
     steps = np.unique(np.round(np.geomspace(1, 1e4, 120))).astype(int)
     steps = np.concatenate([[0], steps])

@@ -24,6 +24,12 @@ A groklab variant, not the paper's method (docs/METHODS.md), is two options away
 * ``affinity="rbf"``: exp((C - 1) / tau) instead of 1 - arccos(C) / pi. The angular affinity
   maps cosines 0.2 and 0.07 to 0.56 and 0.52, too flat for spectral clustering; a Gaussian
   kernel on the chord distance (|g_i - g_j|^2 = 2 - 2C) with width tau separates them.
+* ``clustering="average"``: instead of spectral clustering on an affinity, agglomerative
+  clustering with average linkage on the cosine distance 1 - C (``sklearn``'s
+  ``AgglomerativeClustering``), cut at the same number of clusters. The subtasks' sizes
+  follow a Zipf law; spectral clustering's k-means step on such clusters lets the most
+  frequent subtask's cluster take samples of most others, and its result moved by +-0.3 in
+  ARI between nearby widths tau. Average linkage has no width to set.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import SpectralClustering
+from sklearn.cluster import AgglomerativeClustering, SpectralClustering
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_mutual_info_score
 
 from groklab.measures.subtasks import subtask_means
@@ -41,10 +47,12 @@ from groklab.measures.subtasks import subtask_means
 
 GRADIENTS = ("loss", "logit_diff")
 AFFINITIES = ("angular", "rbf")
+CLUSTERINGS = ("spectral", "average")
 RBF_TAU = 0.03  # the rbf affinity's width, chosen on dev seed 0 (benchmarks/RESULTS.md, issue 14, session 15)
 
 
-def check_options(gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU) -> None:
+def check_options(gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU,
+                  clustering: str = "spectral") -> None:
     """ValueError naming the bad value, if a QDG option is not one QDG knows."""
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient={gradient!r}: choose from {', '.join(GRADIENTS)}")
@@ -52,6 +60,11 @@ def check_options(gradient: str = "loss", affinity: str = "angular", tau: float 
         raise ValueError(f"affinity={affinity!r}: choose from {', '.join(AFFINITIES)}")
     if not tau > 0:
         raise ValueError(f"tau={tau!r}: the kernel width must be > 0")
+    if clustering not in CLUSTERINGS:
+        raise ValueError(f"clustering={clustering!r}: choose from {', '.join(CLUSTERINGS)}")
+    if clustering == "average" and affinity != "angular":
+        raise ValueError(f"affinity={affinity!r} is spectral clustering's; clustering='average' clusters the cosine "
+                         "distance 1 - C and takes no affinity")
 
 
 def per_sample_grads(model, member: int, rows: torch.Tensor, targets: torch.Tensor,
@@ -110,10 +123,14 @@ def rbf_affinity(G: torch.Tensor, tau: float, similarity: str = "cos") -> np.nda
 
 
 def cluster_gradients(G: torch.Tensor, n_clusters: int, seed: int = 0, similarity: str = "cos",
-                      affinity: str = "angular", tau: float = RBF_TAU) -> np.ndarray:
+                      affinity: str = "angular", tau: float = RBF_TAU, clustering: str = "spectral") -> np.ndarray:
     """Spectral clustering of the affinity of the gradients ``G`` (N, P) -> labels (N,): the
-    paper's angular affinity, or (``affinity="rbf"``) groklab's Gaussian kernel of width ``tau``."""
-    check_options(affinity=affinity)
+    paper's angular affinity, or (``affinity="rbf"``) groklab's Gaussian kernel of width ``tau``;
+    or (``clustering="average"``) average-linkage clustering of the cosine distance 1 - C."""
+    check_options(affinity=affinity, clustering=clustering)
+    if clustering == "average":
+        D = np.clip(1 - _cosines(G, similarity), 0, None)
+        return AgglomerativeClustering(n_clusters=n_clusters, metric="precomputed", linkage="average").fit_predict(D)
     A = angular_affinity(G, similarity) if affinity == "angular" else rbf_affinity(G, tau, similarity)
     sc = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", n_init=30, random_state=seed,
                             assign_labels="kmeans")
@@ -128,16 +145,17 @@ def _losses(model, member: int, rows: torch.Tensor, y: torch.Tensor) -> torch.Te
 
 def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0.1, learned_bits: float = 0.1,
         min_count: int = 1, n_clusters: int | None = None, with_control: bool = False, similarity: str = "cos",
-        seed: int = 0, gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU) -> dict:
+        seed: int = 0, gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU,
+        clustering: str = "spectral") -> dict:
     """QDG on ``n_samples`` fresh samples from the task's own (Zipf) distribution, drawn from
     ``seed``. Kept: samples of the *learned* subtasks (held-out loss < ``learned_bits`` bits)
     whose own loss is < ``loss_max`` nats (the paper's token filter), of subtasks with at
     least ``min_count`` kept samples. Clusters: ``n_clusters`` (default: the number of
     subtasks kept). Returns the true and found labels; the adjusted Rand index, NMI and
     homogeneity (is each cluster one subtask?) against the true subtask; the cluster sizes.
-    ``gradient``, ``affinity`` and ``tau``: the paper's method by default ("loss", "angular");
-    otherwise groklab's variant (module docstring), named so in ``method``."""
-    check_options(gradient, affinity, tau if affinity == "rbf" else RBF_TAU)  # before any work
+    ``gradient``, ``affinity``, ``tau`` and ``clustering``: the paper's method by default ("loss",
+    "angular", "spectral"); otherwise groklab's variant (module docstring), named so in ``method``."""
+    check_options(gradient, affinity, tau if affinity == "rbf" else RBF_TAU, clustering)  # before any work
     g = torch.Generator().manual_seed(seed)
     rows, y = task.sample(n_samples, g)
     sub_loss, _ = subtask_means(model, task)
@@ -153,7 +171,7 @@ def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0
     if len(common) < 2:
         raise ValueError(f"QDG needs samples of at least two learned subtasks; found {len(common)}")
     G = per_sample_grads(model, member, rows, y, with_control, gradient=gradient)
-    labels = cluster_gradients(G, k, seed, similarity, affinity, tau)
+    labels = cluster_gradients(G, k, seed, similarity, affinity, tau, clustering)
     return {"true": true + 1, "labels": labels, "n_clusters": k, "n_subtasks": len(common),
             "n_learned": int(len(learned)),
             "ari": float(adjusted_rand_score(true, labels)), "nmi": float(normalized_mutual_info_score(true, labels)),
@@ -161,12 +179,15 @@ def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0
             "n_drawn": n_samples, "n_kept": int(len(true)), "n_rare_dropped": int((~sel).sum()),
             "cluster_sizes": np.sort(np.bincount(labels))[::-1], "true_sizes": np.sort(counts[counts >= min_count])[::-1],
             "n_params": int(G.shape[1]), "with_control": with_control, "similarity": similarity,
-            "gradient": gradient, "affinity": affinity, "tau": tau if affinity == "rbf" else None,
-            "method": method_name(gradient, affinity, tau)}
+            "gradient": gradient, "affinity": affinity if clustering == "spectral" else None,
+            "tau": tau if affinity == "rbf" else None, "clustering": clustering,
+            "method": method_name(gradient, affinity, tau, clustering)}
 
 
-def method_name(gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU) -> str:
+def method_name(gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU,
+                clustering: str = "spectral") -> str:
     """"QDG" for the paper's method; "QDG variant (...)" naming what differs otherwise."""
     parts = ([] if gradient == "loss" else ["logit-difference gradients"]) + \
-        ([] if affinity == "angular" else [f"RBF affinity, tau {tau:g}"])
+        ([] if affinity == "angular" else [f"RBF affinity, tau {tau:g}"]) + \
+        ([] if clustering == "spectral" else ["average-linkage clustering of 1 - cos"])
     return "QDG" if not parts else f"QDG variant ({', '.join(parts)})"
