@@ -24,8 +24,10 @@ from groklab.config import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Reproduce, measure, explain and accelerate grokking.")
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a long line (a run's path, an error) is printed whole, not broken at the console's
+# width (80 columns when piped), so that what scripts and grep read is what was said
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(msg: str) -> None:
