@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from groklab.measures._common import has_embedding, is_modular_add, is_table, is_zp
+from groklab.measures._common import has_embedding, is_modular_add, is_table, is_zp, one_model
 from groklab import phases
 from groklab.measures.fourier import (
     ablate_frequencies,
@@ -86,13 +86,8 @@ def _fourier_ok(model, task) -> bool:
     return is_zp(task) and has_embedding(model, task)
 
 
-def _one_model(model) -> bool:
-    """Not a committee (model.committee): the weight-reading measures take one model a member."""
-    return getattr(model, "committee", 1) == 1
-
-
 def _neurons_ok(model, task) -> bool:
-    return is_zp(task) and _one_model(model) and ("blocks.0.mlp.W_in" in model.specs or getattr(model, "n_dec", 0) > 1)
+    return is_zp(task) and one_model(model) and ("blocks.0.mlp.W_in" in model.specs or getattr(model, "n_dec", 0) > 1)
 
 
 def _restricted_ok(model, task) -> bool:
@@ -100,7 +95,7 @@ def _restricted_ok(model, task) -> bool:
 
 
 def _rqi_ok(model, task) -> bool:  # parallelograms mean something where a pair is E_a + E_b
-    return isinstance(model, ToyModel) and _one_model(model) and is_table(task) and task.cfg.op in ("add", "add_int")
+    return isinstance(model, ToyModel) and one_model(model) and is_table(task) and task.cfg.op in ("add", "add_int")
 
 
 NANDA = "Nanda et al. 2023, Progress measures for grokking via mechanistic interpretability (ICLR)"

@@ -19,10 +19,15 @@ def is_zp(task) -> bool:
     return is_table(task) and task.op.group == "Zp" and task.n_symbols == task.cfg.p == task.n_classes
 
 
+def one_model(model) -> bool:
+    """Not a committee (``model.committee``): the measures that read weights take one model a member."""
+    return getattr(model, "committee", 1) == 1
+
+
 def has_embedding(model, task) -> bool:
-    if not is_table(task):
+    if not is_table(task) or not one_model(model):
         return False
-    W = getattr(model, "W_E", None)  # (E, symbols, d); a committee's (E, K, symbols, d) is not one embedding
+    W = getattr(model, "W_E", None)
     return isinstance(W, torch.Tensor) and W.dim() == 3 and W.shape[1] >= task.n_symbols
 
 

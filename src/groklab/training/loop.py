@@ -183,7 +183,7 @@ class Trainer:
         self.task = make_task(cfg.task, self.device, DTYPES[cfg.model.dtype])
         self.model = build_model(cfg, self.task, self.device)
         E = self.E = cfg.n_members
-        self.K = cfg.model.committee if cfg.model.kind == "toy" else 1  # copies per member
+        self.K = getattr(self.model, "committee", 1)  # copies per member (model.committee)
         dtype = next(self.model.parameters()).dtype
         as_t = lambda key: torch.tensor(cfg.member_values(key), dtype=dtype, device=self.device)  # noqa: E731
         self.opt = EnsembleOptimizer(dict(self.model.named_parameters()), self.model.param_groups(),
