@@ -43,6 +43,7 @@ CASES = {
     "omnigrok_teacher_student": [],
     "omnigrok_modadd_constrained": [],
     "michaud2023_parity_laptop": [],
+    "fastest_prefix": ["train.seeds=[0,1]"],  # committees: 2 members x 32 toy models, stored (E, K, ...)
 }
 
 
