@@ -14,6 +14,11 @@ are held out (nothing was tuned on them). Average linkage was chosen on dev seed
 
     .venv/bin/python benchmarks/qdg_seeds.py --seeds 0-4,100-105 --runs-dir runs/qdg_seeds \\
         --out benchmarks/out/qdg_seeds.json
+
+``--n-bits N`` trains with N data bits instead of the preset's 20 (session 17: 40. Two random
+3-bit subsets share a bit with probability 0.40 at n = 20, 0.21 at 40 and 0.09 at the paper's
+100; they share two bits with probability 0.045, 0.011 and 0.002). Give it its own
+``--runs-dir``: a run directory is reused by seed alone.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from groklab.run import Run
 WD, TAU, SAMPLES = 0.1, 0.03, 3000
 
 
-def trained(runs_dir: Path, seed: int) -> Path:
+def trained(runs_dir: Path, seed: int, n_bits: int | None = None) -> Path:
     run_dir = runs_dir / f"s{seed}"
     if run_dir.exists() and (json.loads((run_dir / "summary.json").read_text()).get("status") == "completed"):
         return run_dir
     cfg = groklab.resolve("michaud2023_parity_laptop", overrides=[
-        f"train.seeds=[{seed}]", f"task.split_seed={seed}", f"optim.weight_decay={WD}", "train.progress=false"])
+        f"train.seeds=[{seed}]", f"task.split_seed={seed}", f"optim.weight_decay={WD}", "train.progress=false",
+        *([f"task.n_bits={n_bits}"] if n_bits else [])])
     if run_dir.exists():
         groklab.resume(run_dir, progress=False)
     else:
@@ -50,10 +56,11 @@ def main() -> None:
     ap.add_argument("--seeds", default="0-4,100-105")
     ap.add_argument("--runs-dir", default="runs/qdg_seeds")
     ap.add_argument("--out", default="benchmarks/out/qdg_seeds.json")
+    ap.add_argument("--n-bits", type=int, default=None, help="data bits (default: the preset's 20)")
     args = ap.parse_args()
     rows = []
     for seed in parse_seeds(args.seeds):
-        run = Run(trained(Path(args.runs_dir), seed))
+        run = Run(trained(Path(args.runs_dir), seed, args.n_bits))
         model, task = run.model(), run.task
         paper = qdg(model, task, 0, SAMPLES, min_count=5)
         var = qdg(model, task, 0, SAMPLES, min_count=5, gradient="logit_diff", affinity="rbf", tau=TAU)
