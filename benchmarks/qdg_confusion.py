@@ -17,6 +17,7 @@ import pandas as pd
 
 from groklab.quanta.qdg import qdg
 from groklab.run import Run
+from qdg_seeds import SAMPLES, TAU  # the same QDG settings as the seed-by-seed scores (this folder)
 
 
 def main() -> None:
@@ -26,8 +27,8 @@ def main() -> None:
     args = ap.parse_args()
     run = Run(args.run)
     kw = {"gradient": "logit_diff", "clustering": "average"} if args.clustering == "average" else \
-        {"gradient": "logit_diff", "affinity": "rbf", "tau": 0.03}
-    r = qdg(run.model(), run.task, 0, 3000, min_count=5, **kw)
+        {"gradient": "logit_diff", "affinity": "rbf", "tau": TAU}
+    r = qdg(run.model(), run.task, 0, SAMPLES, min_count=5, **kw)
     print(f"{r['method']}: ARI {r['ari']:.3f}, {r['n_subtasks']} subtasks, {r['n_kept']} samples")
     ct = pd.crosstab(r["true"], r["labels"])
     subsets = run.task.subsets

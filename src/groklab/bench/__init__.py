@@ -81,7 +81,7 @@ def bench(suite: str = "challenge", methods: str | None = None, tasks: str | Non
     write_parquet(output / "runs.parquet", runs)
     record = {"suite": suite, "budget_s": budget_s, "seeds": seed_list, "max_steps": max_steps, "device": device,
               "dev_seeds": list(DEV_SEEDS), "heldout_seeds": list(HELDOUT_SEEDS),
-              "bench_train": {**BENCH_TRAIN, "device": device}, "methods": sorted({r.method for r in plan}),
+              "bench_train": BENCH_TRAIN, "methods": sorted({r.method for r in plan}),
               "tasks": sorted({r.task for r in plan}), "runs_dir": str(runs_dir),
               "summary": json.loads(summary.to_json(orient="records")),
               "runs": json.loads(runs.to_json(orient="records")),

@@ -35,7 +35,7 @@ from groklab.resolve import check
 # (weights kept once a decade: a bench scores curves, not checkpoints; 4 one-minute runs at
 # the default 10 a decade took 190 MB)
 BENCH_TRAIN = {"stop_val_acc": 0.99, "stop_patience": 1, "evals_per_decade": 40, "eval_min_gap": 10,
-               "checkpoints_per_decade": 1, "progress": False, "device": "cpu"}
+               "checkpoints_per_decade": 1, "progress": False}  # the device: config_for's argument
 
 
 DEV_SEEDS: tuple[int, ...] = tuple(range(0, 5))  # what recipes may be tuned on
