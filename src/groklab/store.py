@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
@@ -180,9 +181,13 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
 def read_parquet(path: Path) -> pd.DataFrame:
     """A Parquet file; RunDirError naming it if it cannot be read. Read through one open file:
     pyarrow given a path may open it more than once (footer, then pages), and a writer's
-    atomic replace in between would pair one file's footer with the next one's pages."""
+    atomic replace in between would pair one file's footer with the next one's pages. The file
+    is pyarrow's own (``pa.OSFile``), not a Python file object: pyarrow wraps a Python file in
+    a reader that one of its worker threads may release after the read returns, and that
+    release takes the GIL; at interpreter exit it killed the process with SIGABRT ("terminate
+    called without an active exception", 1-2% of short processes here; apache/arrow#34314)."""
     try:
-        with open(path, "rb") as f:
+        with pa.OSFile(str(path), "rb") as f:
             return pd.read_parquet(f)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a damaged file
         raise RunDirError(f"{path}: damaged, not a readable Parquet file ({type(e).__name__}: {e})") from None

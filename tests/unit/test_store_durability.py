@@ -87,3 +87,25 @@ def test_both_resume_checkpoints_damaged_is_one_clear_error(tmp_path):
         p.write_bytes(b"\x00" * 16)
     with pytest.raises(RunDirError, match=r"resume\.safetensors: unreadable.*previous checkpoint too: .*resume\.prev"):
         st.load_resume()
+
+
+def test_read_parquet_hands_pyarrow_its_own_file_not_a_python_one(tmp_path, monkeypatch):
+    """A Python file object makes pyarrow hold a Python reference that one of its worker
+    threads may drop after the read returns; at interpreter exit that thread's GIL request
+    aborted the process (SIGABRT, apache/arrow#34314; benchmarks/parquet_exit_abort.py
+    measures the rate). The reader must get a pyarrow NativeFile, and read the frame intact."""
+    import pandas as pd
+    import pyarrow as pa
+
+    df = pd.DataFrame({"step": [0, 10, 20], "name": ["a", "b", None], "value": [0.5, float("nan"), 1.0]})
+    path = tmp_path / "m.parquet"
+    store_mod.write_parquet(path, df)
+    seen, real = [], pd.read_parquet
+    monkeypatch.setattr(store_mod.pd, "read_parquet", lambda f, *a, **k: seen.append(type(f)) or real(f, *a, **k))
+    pd.testing.assert_frame_equal(store_mod.read_parquet(path), real(path))
+    assert len(seen) == 1 and issubclass(seen[0], pa.NativeFile), seen
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(RunDirError, match="m.parquet: damaged"):
+        store_mod.read_parquet(path)
+    with pytest.raises(RunDirError, match="nope.parquet"):
+        store_mod.read_parquet(tmp_path / "nope.parquet")
