@@ -6,7 +6,7 @@ samples, the cluster holding most of them and that share, and how many subtasks 
 mixes. A subtask split over clusters has a low share. Subtasks merged into one cluster show
 the same cluster. Their bits show whether they share data bits.
 
-    .venv/bin/python benchmarks/qdg_confusion.py RUN_DIR [--clustering average|spectral]
+    .venv/bin/python benchmarks/qdg_confusion.py RUN_DIR [--clustering average|spectral] [--norm global|tensor]
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run")
     ap.add_argument("--clustering", default="average", choices=["average", "spectral"])
+    ap.add_argument("--norm", default="global", choices=["global", "tensor"])
     args = ap.parse_args()
     run = Run(args.run)
     kw = {"gradient": "logit_diff", "clustering": "average"} if args.clustering == "average" else \
         {"gradient": "logit_diff", "affinity": "rbf", "tau": TAU}
-    r = qdg(run.model(), run.task, 0, SAMPLES, min_count=5, **kw)
+    r = qdg(run.model(), run.task, 0, SAMPLES, min_count=5, norm=args.norm, **kw)
     print(f"{r['method']}: ARI {r['ari']:.3f}, {r['n_subtasks']} subtasks, {r['n_kept']} samples")
     ct = pd.crosstab(r["true"], r["labels"])
     subsets = run.task.subsets

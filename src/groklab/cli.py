@@ -359,6 +359,8 @@ def qdg(
                               "chosen on dev seed 0)."),
     clustering: str = typer.Option("spectral", "--clustering", help="spectral (the paper's, on the affinity) | "
                                    "average (groklab's variant: average-linkage clustering of the cosine distance)"),
+    norm: str = typer.Option("global", "--norm", help="global (the paper's: one norm per gradient) | tensor "
+                             "(groklab's variant: each parameter tensor's part normalised on its own)"),
     n_clusters: Optional[int] = typer.Option(None, "--clusters", help="Clusters (default: the subtasks kept)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the samples and of the clustering."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG path (default: RUN_DIR/qdg.png)."),
@@ -376,7 +378,7 @@ def qdg(
                   f"this run is {run.config.task.kind!r}")
         res = run_qdg(run.model(), run.task, member, samples, min_count=min_count, n_clusters=n_clusters,
                       with_control=with_control, similarity=similarity, seed=seed, gradient=gradient,
-                      affinity=affinity, tau=tau, clustering=clustering)
+                      affinity=affinity, tau=tau, clustering=clustering, norm=norm)
     except (RunDirError, ValueError) as e:
         _fail(str(e))
     path = plot_qdg(res, output or run_dir / "qdg.png")

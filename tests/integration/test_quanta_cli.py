@@ -78,10 +78,12 @@ def test_parity_run_logs_subtasks_and_the_analyses_read_it(tmp_path, groklab_cmd
     assert r.returncode == 0, r.stderr
     assert "QDG variant (logit-difference gradients, RBF affinity, tau 0.03)" in " ".join(r.stdout.split())
     r = cli(["qdg", str(d), "--samples", "400", "--min-count", "3", "--gradient", "logit_diff", "--clustering",
-             "average", "-o", str(tmp_path / "a.png")])
+             "average", "--norm", "tensor", "-o", str(tmp_path / "a.png")])
     assert r.returncode == 0, r.stderr
-    assert "QDG variant (logit-difference gradients, average-linkage clustering of 1 - cos)" in " ".join(r.stdout.split())
-    for opt, bad in (("--affinity", "cosine"), ("--gradient", "margin"), ("--tau", "0"), ("--clustering", "ward")):
+    assert ("QDG variant (logit-difference gradients, normalised per tensor, average-linkage clustering of 1 - cos)"
+            in " ".join(r.stdout.split()))
+    for opt, bad in (("--affinity", "cosine"), ("--gradient", "margin"), ("--tau", "0"), ("--clustering", "ward"),
+                     ("--norm", "layer")):
         r = cli(["qdg", str(d), "--samples", "400", "--min-count", "3", "--affinity", "rbf", opt, bad])
         assert r.returncode == 2 and bad in r.stderr, (opt, r.stderr)
 

@@ -18,7 +18,7 @@ from groklab.config import ConfigError, SparseParityConfig
 from groklab.measures import compute, subtask_means
 from groklab.models import ParityMLP, build_model
 from groklab.quanta import bootstrap_power_law, cluster_gradients, emergence, fit_power_law, theory_exponent
-from groklab.quanta.qdg import method_name, per_sample_grads, rbf_affinity
+from groklab.quanta.qdg import _cosines, method_name, per_sample_grads, rbf_affinity
 from groklab.quanta.emergence import crossing
 from groklab.tasks import make_task
 from groklab.tasks.sparse_parity import draw_subsets, zipf_probs
@@ -183,6 +183,32 @@ def test_logit_diff_gradient_is_the_loss_gradient_without_the_label_sign():
     assert (y == 0).any() and (y == 1).any()  # both signs occur, so the identity is not vacuous
     with pytest.raises(ValueError, match="margin"):
         per_sample_grads(model, 0, rows, y, gradient="margin")
+
+
+def test_per_tensor_norm_makes_the_cosine_the_mean_of_per_tensor_cosines():
+    """norm="tensor": each parameter tensor's part has unit length, so the cosine of two samples
+    (:func:`_cosines`) is the mean over the T tensors of their per-tensor cosines."""
+    torch.manual_seed(0)
+    cfg = groklab.resolve("michaud2023_parity_laptop", overrides=["task.n_tasks=6", "task.n_bits=10",
+                                                                  "model.hidden=[16]", "model.dtype=float64"])
+    task = make_task(cfg.task, "cpu", torch.float64)
+    model = build_model(cfg, task)
+    rows, y = task.sample(32, torch.Generator().manual_seed(2))
+    raw = per_sample_grads(model, 0, rows, y, gradient="logit_diff")
+    per = per_sample_grads(model, 0, rows, y, gradient="logit_diff", norm="tensor")
+    sizes = [10 * 16, 16, 16 * 2, 2]  # dec_0_W without the 6 control rows, dec_0_b, dec_1_W, dec_1_b
+    assert raw.shape == per.shape == (32, sum(sizes))
+    blocks = [torch.nn.functional.normalize(b, dim=1) for b in raw.split(sizes, 1)]
+    for b, p in zip(blocks, per.split(sizes, 1)):
+        torch.testing.assert_close(p, b, rtol=0, atol=1e-12)
+        assert ((p.norm(dim=1) - 1).abs() < 1e-12).all()
+    mean_cos = sum(b @ b.T for b in blocks) / len(blocks)
+    np.testing.assert_allclose(_cosines(per), mean_cos.clamp(-1, 1).numpy(), rtol=0, atol=1e-12)
+    assert not np.allclose(_cosines(per), _cosines(raw), atol=1e-3)  # it does change the cosines
+    with pytest.raises(ValueError, match="norm='layer'"):
+        per_sample_grads(model, 0, rows, y, norm="layer")
+    assert method_name("logit_diff", clustering="average", norm="tensor") == \
+        "QDG variant (logit-difference gradients, normalised per tensor, average-linkage clustering of 1 - cos)"
 
 
 def test_rbf_affinity_by_hand_and_on_weak_planted_clusters():

@@ -30,6 +30,14 @@ A groklab variant, not the paper's method (docs/METHODS.md), is two options away
   follow a Zipf law; spectral clustering's k-means step on such clusters lets the most
   frequent subtask's cluster take samples of most others, and its result moved by +-0.3 in
   ARI between nearby widths tau. Average linkage has no width to set.
+* ``norm="tensor"``: each parameter tensor's part of a sample's gradient normalised to unit
+  length on its own before the parts are joined, so the cosine of two samples is the mean
+  over the model's tensors of their per-tensor cosines. With the paper's one norm over all
+  coordinates, the first layer's weights (input x hidden coordinates, the bulk of the
+  vector) dominate; their gradient is the outer product of the hidden units' backward signal
+  and the input, whose random data bits scale every pair's cosine by the overlap of the two
+  inputs' bits. Per tensor, the hidden units' signal (the first bias's gradient) and their
+  activations (the second weight's gradient) weigh as much as the first layer.
 """
 
 from __future__ import annotations
@@ -48,11 +56,12 @@ from groklab.measures.subtasks import subtask_means
 GRADIENTS = ("loss", "logit_diff")
 AFFINITIES = ("angular", "rbf")
 CLUSTERINGS = ("spectral", "average")
+NORMS = ("global", "tensor")
 RBF_TAU = 0.03  # the rbf affinity's width, chosen on dev seed 0 (benchmarks/RESULTS.md, issue 14, session 15)
 
 
 def check_options(gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU,
-                  clustering: str = "spectral") -> None:
+                  clustering: str = "spectral", norm: str = "global") -> None:
     """ValueError naming the bad value, if a QDG option is not one QDG knows."""
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient={gradient!r}: choose from {', '.join(GRADIENTS)}")
@@ -62,17 +71,22 @@ def check_options(gradient: str = "loss", affinity: str = "angular", tau: float 
         raise ValueError(f"tau={tau!r}: the kernel width must be > 0")
     if clustering not in CLUSTERINGS:
         raise ValueError(f"clustering={clustering!r}: choose from {', '.join(CLUSTERINGS)}")
+    if norm not in NORMS:
+        raise ValueError(f"norm={norm!r}: choose from {', '.join(NORMS)}")
     if clustering == "average" and affinity != "angular":
         raise ValueError(f"affinity={affinity!r} is spectral clustering's; clustering='average' clusters the cosine "
                          "distance 1 - C and takes no affinity")
 
 
 def per_sample_grads(model, member: int, rows: torch.Tensor, targets: torch.Tensor,
-                     with_control: bool = False, chunk: int = 1024, gradient: str = "loss") -> torch.Tensor:
+                     with_control: bool = False, chunk: int = 1024, gradient: str = "loss",
+                     norm: str = "global") -> torch.Tensor:
     """Each sample's cross-entropy gradient w.r.t. member ``member``'s parameters,
     flattened: (N, P) float64. ``with_control=False`` drops the first layer's control rows.
-    ``gradient="logit_diff"``: the gradient of z_1 - z_0 instead (two-class models only)."""
-    check_options(gradient=gradient)
+    ``gradient="logit_diff"``: the gradient of z_1 - z_0 instead (two-class models only).
+    ``norm="tensor"``: each parameter tensor's part scaled to unit length (a zero part stays
+    zero); ``"global"`` leaves the scale to :func:`_cosines`."""
+    check_options(gradient=gradient, norm=norm)
     params = {n: p.detach()[member: member + 1] for n, p in model.named_parameters()}
     n_tasks = getattr(model, "n_tasks", 0)
 
@@ -94,8 +108,9 @@ def per_sample_grads(model, member: int, rows: torch.Tensor, targets: torch.Tens
             t = t[:, 0]  # the member axis (one member)
             if name == "dec_0_W" and n_tasks and not with_control:
                 t = t[:, n_tasks:]
-            parts.append(t.reshape(len(t), -1))
-        out.append(torch.cat(parts, 1).double())
+            t = t.reshape(len(t), -1).double()
+            parts.append(F.normalize(t, p=2, dim=1) if norm == "tensor" else t)
+        out.append(torch.cat(parts, 1))
     return torch.cat(out)
 
 
@@ -146,16 +161,17 @@ def _losses(model, member: int, rows: torch.Tensor, y: torch.Tensor) -> torch.Te
 def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0.1, learned_bits: float = 0.1,
         min_count: int = 1, n_clusters: int | None = None, with_control: bool = False, similarity: str = "cos",
         seed: int = 0, gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU,
-        clustering: str = "spectral") -> dict:
+        clustering: str = "spectral", norm: str = "global") -> dict:
     """QDG on ``n_samples`` fresh samples from the task's own (Zipf) distribution, drawn from
     ``seed``. Kept: samples of the *learned* subtasks (held-out loss < ``learned_bits`` bits)
     whose own loss is < ``loss_max`` nats (the paper's token filter), of subtasks with at
     least ``min_count`` kept samples. Clusters: ``n_clusters`` (default: the number of
     subtasks kept). Returns the true and found labels; the adjusted Rand index, NMI and
     homogeneity (is each cluster one subtask?) against the true subtask; the cluster sizes.
-    ``gradient``, ``affinity``, ``tau`` and ``clustering``: the paper's method by default ("loss",
-    "angular", "spectral"); otherwise groklab's variant (module docstring), named so in ``method``."""
-    check_options(gradient, affinity, tau if affinity == "rbf" else RBF_TAU, clustering)  # before any work
+    ``gradient``, ``affinity``, ``tau``, ``clustering`` and ``norm``: the paper's method by default
+    ("loss", "angular", "spectral", "global"); otherwise groklab's variant (module docstring), named
+    so in ``method``."""
+    check_options(gradient, affinity, tau if affinity == "rbf" else RBF_TAU, clustering, norm)  # before any work
     g = torch.Generator().manual_seed(seed)
     rows, y = task.sample(n_samples, g)
     sub_loss, _ = subtask_means(model, task)
@@ -170,7 +186,7 @@ def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0
     k = n_clusters or len(common)
     if len(common) < 2:
         raise ValueError(f"QDG needs samples of at least two learned subtasks; found {len(common)}")
-    G = per_sample_grads(model, member, rows, y, with_control, gradient=gradient)
+    G = per_sample_grads(model, member, rows, y, with_control, gradient=gradient, norm=norm)
     labels = cluster_gradients(G, k, seed, similarity, affinity, tau, clustering)
     return {"true": true + 1, "labels": labels, "n_clusters": k, "n_subtasks": len(common),
             "n_learned": int(len(learned)),
@@ -180,14 +196,15 @@ def qdg(model, task, member: int = 0, n_samples: int = 2000, loss_max: float = 0
             "cluster_sizes": np.sort(np.bincount(labels))[::-1], "true_sizes": np.sort(counts[counts >= min_count])[::-1],
             "n_params": int(G.shape[1]), "with_control": with_control, "similarity": similarity,
             "gradient": gradient, "affinity": affinity if clustering == "spectral" else None,
-            "tau": tau if affinity == "rbf" else None, "clustering": clustering,
-            "method": method_name(gradient, affinity, tau, clustering)}
+            "tau": tau if affinity == "rbf" else None, "clustering": clustering, "norm": norm,
+            "method": method_name(gradient, affinity, tau, clustering, norm)}
 
 
 def method_name(gradient: str = "loss", affinity: str = "angular", tau: float = RBF_TAU,
-                clustering: str = "spectral") -> str:
+                clustering: str = "spectral", norm: str = "global") -> str:
     """"QDG" for the paper's method; "QDG variant (...)" naming what differs otherwise."""
     parts = ([] if gradient == "loss" else ["logit-difference gradients"]) + \
+        ([] if norm == "global" else ["normalised per tensor"]) + \
         ([] if affinity == "angular" else [f"RBF affinity, tau {tau:g}"]) + \
         ([] if clustering == "spectral" else ["average-linkage clustering of 1 - cos"])
     return "QDG" if not parts else f"QDG variant ({', '.join(parts)})"
