@@ -167,14 +167,19 @@ def test_qdg_separates_planted_gradient_clusters():
     assert adjusted_rand_score(true.numpy(), labels) == 1.0
 
 
-def test_logit_diff_gradient_is_the_loss_gradient_without_the_label_sign():
-    """Two classes: dL/dtheta = -(2y - 1) sigma(-(2y - 1) m) dm/dtheta with m = z_1 - z_0, so the
-    normalised loss gradient is -(2y - 1) times the normalised logit-difference gradient."""
+def _small_parity_model():
+    """A float64 sparse-parity task (6 subtasks, 10 data bits) and its [16] MLP, seed 0."""
     torch.manual_seed(0)
     cfg = groklab.resolve("michaud2023_parity_laptop", overrides=["task.n_tasks=6", "task.n_bits=10",
                                                                   "model.hidden=[16]", "model.dtype=float64"])
     task = make_task(cfg.task, "cpu", torch.float64)
-    model = build_model(cfg, task)
+    return task, build_model(cfg, task)
+
+
+def test_logit_diff_gradient_is_the_loss_gradient_without_the_label_sign():
+    """Two classes: dL/dtheta = -(2y - 1) sigma(-(2y - 1) m) dm/dtheta with m = z_1 - z_0, so the
+    normalised loss gradient is -(2y - 1) times the normalised logit-difference gradient."""
+    task, model = _small_parity_model()
     rows, y = task.sample(64, torch.Generator().manual_seed(1))
     gl = torch.nn.functional.normalize(per_sample_grads(model, 0, rows, y), dim=1)
     gd = torch.nn.functional.normalize(per_sample_grads(model, 0, rows, y, gradient="logit_diff"), dim=1)
@@ -188,11 +193,7 @@ def test_logit_diff_gradient_is_the_loss_gradient_without_the_label_sign():
 def test_per_tensor_norm_makes_the_cosine_the_mean_of_per_tensor_cosines():
     """norm="tensor": each parameter tensor's part has unit length, so the cosine of two samples
     (:func:`_cosines`) is the mean over the T tensors of their per-tensor cosines."""
-    torch.manual_seed(0)
-    cfg = groklab.resolve("michaud2023_parity_laptop", overrides=["task.n_tasks=6", "task.n_bits=10",
-                                                                  "model.hidden=[16]", "model.dtype=float64"])
-    task = make_task(cfg.task, "cpu", torch.float64)
-    model = build_model(cfg, task)
+    task, model = _small_parity_model()
     rows, y = task.sample(32, torch.Generator().manual_seed(2))
     raw = per_sample_grads(model, 0, rows, y, gradient="logit_diff")
     per = per_sample_grads(model, 0, rows, y, gradient="logit_diff", norm="tensor")
