@@ -3,6 +3,7 @@ per-subtask emergence, scaling laws against the theory slope, QDG's rank-size pl
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -95,7 +96,8 @@ def plot_qdg(result: dict, out: str | Path, title: str | None = None) -> Path:
     ax.set_ylabel("samples")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    ax.set_title(title or f"{result.get('method', 'QDG')}\n{result['n_clusters']} clusters, ARI {result['ari']:.3f}, "
+    method = "\n".join(textwrap.wrap(result.get("method", "QDG"), 70))  # a variant's name is long
+    ax.set_title(title or f"{method}\n{result['n_clusters']} clusters, ARI {result['ari']:.3f}, "
                  f"NMI {result['nmi']:.3f} ({'with' if result['with_control'] else 'without'} control rows)",
                  fontsize=9)
     fig.savefig(out, dpi=150)
