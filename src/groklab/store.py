@@ -185,7 +185,8 @@ def read_parquet(path: Path) -> pd.DataFrame:
     is pyarrow's own (``pa.OSFile``), not a Python file object: pyarrow wraps a Python file in
     a reader that one of its worker threads may release after the read returns, and that
     release takes the GIL; at interpreter exit it killed the process with SIGABRT ("terminate
-    called without an active exception", 1-2% of short processes here; apache/arrow#34314)."""
+    called without an active exception"; 14 of 400 short processes here,
+    benchmarks/parquet_exit_abort.py; apache/arrow#34314)."""
     try:
         with pa.OSFile(str(path), "rb") as f:
             return pd.read_parquet(f)
